@@ -80,7 +80,8 @@ class DponeCall(BaseModel):
             return model.model_validate(self.payload)
         except ValidationError as exc:
             raise DponeCallError(
-                f"artifact.invalid_shape:{self.gate}", f"dpone {self.gate} answered JSON of an unexpected shape: {exc}"
+                f"artifact.invalid_shape:{self.gate}",
+                f"dpone {self.gate} answered JSON of an unexpected shape: {exc}",
             ) from exc
 
     def describe(self) -> str:
@@ -90,7 +91,9 @@ class DponeCall(BaseModel):
             Outcome.TIMEOUT: f"did not finish within the timeout ({self.duration_seconds:.0f} s) and was killed",
             Outcome.INVALID_JSON: f"exited {self.rc} but printed no valid JSON",
         }[self.outcome]
-        tail = f"\nstderr (last lines):\n{self.stderr_tail}" if self.stderr_tail and self.outcome is not Outcome.OK else ""
+        tail = (
+            f"\nstderr (last lines):\n{self.stderr_tail}" if self.stderr_tail and self.outcome is not Outcome.OK else ""
+        )
         return f"dpone {self.gate} {what}{tail}"
 
     @property

@@ -1,0 +1,1 @@
+"""Benchmark baselines: measured metrics accepted explicitly, compared on later runs."""

@@ -1,0 +1,1 @@
+"""Everything that knows how to call dpone and read what it answers."""

@@ -1,0 +1,86 @@
+"""The `certify` resource: per-run settings with environment defaults.
+
+Every field defaults to None, meaning "take it from the environment" at run time. A run-config block for a
+resource replaces all of its code-level config (dagster-1.13 notes §5), so env-backed values must not live
+in the code-level config: with None defaults, `{"profile": "local"}` in run config changes only the profile.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from dpone_certify import settings
+from dpone_certify.dpone.adapter import DponeAdapter
+from dpone_certify.matrix.records import CaseSettings
+from dpone_certify.secrets import secret_values_from_env
+from dpone_certify.settings import Profile
+
+
+class CertifyResource(dg.ConfigurableResource):
+    profile: str | None = Field(
+        default=None, description="contract | local | live (default: $DPONE_CERTIFY_PROFILE or contract)"
+    )
+    evidence_root: str | None = Field(
+        default=None, description="default: $DPONE_CERTIFY_EVIDENCE_ROOT or ./.dpone-certify/evidence"
+    )
+    release: str | None = Field(
+        default=None, description="release name (default: $DPONE_CERTIFY_RELEASE or dpone-<version>)"
+    )
+    row_count: int = Field(
+        default=settings.DEFAULT_ROW_COUNT, description="rows per matrix case (dpone clamps to 1..100000)"
+    )
+    change_ratio: float = settings.DEFAULT_CHANGE_RATIO
+    delete_ratio: float = settings.DEFAULT_DELETE_RATIO
+    max_parallel: int = Field(default=2, description="matrix cases run at once")
+    gate_timeout_seconds: float | None = Field(
+        default=None, description="default: $DPONE_CERTIFY_GATE_TIMEOUT_SECONDS or 900"
+    )
+    dpone_python: str | None = Field(
+        default=None,
+        description="python of another dpone build to certify (isolated mode); default: this process",
+    )
+    evidence_case: str | None = Field(
+        default=None,
+        description="case whose rows feed evidence-bundle (default: first covered case of the matrix)",
+    )
+    allowed_regression_ratio: float = Field(
+        default=0.25,
+        description="benchmark tolerance; dpone's default is 0.10, but runs on shared 2-core machines vary by ~20%",
+    )
+
+    def resolved_profile(self) -> Profile:
+        return Profile(self.profile) if self.profile else settings.env_profile()
+
+    def root(self) -> Path:
+        return Path(self.evidence_root).expanduser().resolve() if self.evidence_root else settings.env_evidence_root()
+
+    def timeout(self) -> float:
+        return self.gate_timeout_seconds if self.gate_timeout_seconds is not None else settings.env_timeout()
+
+    def adapter(self) -> DponeAdapter:
+        return DponeAdapter(
+            python=self.dpone_python or settings.env_dpone_python(),
+            timeout_seconds=self.timeout(),
+            secrets=secret_values_from_env(),
+        )
+
+    def release_name(self) -> str:
+        import os
+
+        from dpone_certify.matrix.catalogue import dpone_version
+
+        raw = self.release or os.environ.get(settings.RELEASE_ENV, "").strip() or f"dpone-{dpone_version()}"
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", raw)
+
+    def case_settings(self) -> CaseSettings:
+        return CaseSettings(row_count=self.row_count, change_ratio=self.change_ratio, delete_ratio=self.delete_ratio)
+
+    def gate_dir(self, run_id: str, gate: str) -> Path:
+        """Each run writes under its own folder: <root>/runs/<run_id>/<gate>/."""
+        path = self.root() / "runs" / run_id / gate
+        path.mkdir(parents=True, exist_ok=True)
+        return path
