@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from dpone_certify.dpone import worker
-from dpone_certify.secrets import redact
+from dpone_certify.secrets import redact, redact_obj
 
 WORKER_PATH = Path(worker.__file__).resolve()
 STDERR_TAIL_CHARS = 4000
@@ -201,7 +201,7 @@ class DponeAdapter:
             stdout=redact(stdout, self.secrets) if outcome is not Outcome.OK else "",
             stderr_tail=redact(stderr[-STDERR_TAIL_CHARS:], self.secrets),
             duration_seconds=time.perf_counter() - started,
-            payload=payload,
+            payload=redact_obj(payload, self.secrets) if payload is not None else None,
         )
 
     def warm(self) -> None:

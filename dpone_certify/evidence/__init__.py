@@ -1,0 +1,37 @@
+"""Evidence you can trust: content-addressed store, safe appends to dpone's evidence chain, strict
+verification (also offline: `python -m dpone_certify.evidence verify <root>`), in-toto envelopes.
+
+Evidence root layout:
+    <root>/runs/<run_id>/<asset_key>/...   files each gate wrote (absolute paths)
+    <root>/chain/                          dpone's evidence chain folder
+    <root>/chain_head.json                 head anchor outside the chain folder (chain.ChainHead)
+    <root>/chain.lock                      lock serialising appends (and verification)
+    <root>/store/                          content-addressed store (store.EvidenceStore)
+"""
+
+from dpone_certify.evidence.chain import (
+    AppendResult,
+    ChainHead,
+    append_release,
+    compute_chain_hash,
+    read_head,
+    unique_release_id,
+)
+from dpone_certify.evidence.store import EvidenceStore, StoredArtifact, StoreStats
+from dpone_certify.evidence.verify import Break, BreakClass, VerificationReport, verify_evidence
+
+__all__ = [
+    "AppendResult",
+    "Break",
+    "BreakClass",
+    "ChainHead",
+    "EvidenceStore",
+    "StoreStats",
+    "StoredArtifact",
+    "VerificationReport",
+    "append_release",
+    "compute_chain_hash",
+    "read_head",
+    "unique_release_id",
+    "verify_evidence",
+]
