@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
-from dpone_certify.gates import benchmark, chain, matrix, plan
-from dpone_certify.gates.common import GROUP, verdict_check
-from dpone_certify.gates.io_manager import EvidenceIOManager
-from dpone_certify.resources import CertifyResource
+# BackfillPolicy is beta in 1.13; every gate needs single_run() for `--partition-range` (dagster-1.13 notes §2).
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+from dpone_certify.automation import SCHEDULES, SENSORS  # noqa: E402
+from dpone_certify.gates import benchmark, chain, matrix, plan  # noqa: E402
+from dpone_certify.gates.common import GROUP, verdict_check  # noqa: E402
+from dpone_certify.gates.io_manager import evidence_io_manager  # noqa: E402
+from dpone_certify.resources import CertifyResource  # noqa: E402
 
 ASSETS = [
     plan.certification_plan,
@@ -34,12 +40,13 @@ full_certification_job = dg.define_asset_job(
     description="Every certification gate of dpone's plan, the matrix in one run.",
 )
 
-certify = CertifyResource()
 defs = dg.Definitions(
     assets=ASSETS,
     asset_checks=CHECKS,
     jobs=[full_certification_job, benchmark.accept_benchmark_baseline],
-    resources={"certify": certify, "io_manager": EvidenceIOManager(certify=certify)},
+    resources={"certify": CertifyResource(), "io_manager": evidence_io_manager},
+    schedules=SCHEDULES,
+    sensors=SENSORS,
     # dpone is called in forks of this process: one interpreter start per run, not one per gate or step.
     executor=dg.in_process_executor,
 )

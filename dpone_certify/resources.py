@@ -43,6 +43,11 @@ class CertifyResource(dg.ConfigurableResource):
         default=None,
         description="python of another dpone build to certify (isolated mode); default: this process",
     )
+    dpone_wheel: str | None = Field(
+        default=None,
+        description="a dpone wheel to certify (isolated mode): a venv with it is built once per wheel and used as "
+        "dpone_python; the cache is $DPONE_CERTIFY_INTERPRETER_CACHE or interpreters/ next to the evidence root",
+    )
     evidence_case: str | None = Field(
         default=None,
         description="case whose rows feed evidence-bundle (default: first covered case of the matrix)",
@@ -62,8 +67,13 @@ class CertifyResource(dg.ConfigurableResource):
         return self.gate_timeout_seconds if self.gate_timeout_seconds is not None else settings.env_timeout()
 
     def adapter(self) -> DponeAdapter:
+        python = self.dpone_python
+        if python is None and self.dpone_wheel:
+            from dpone_certify.dpone.interpreter import default_cache_root, ensure_interpreter
+
+            python = str(ensure_interpreter(Path(self.dpone_wheel), default_cache_root(self.root())))
         return DponeAdapter(
-            python=self.dpone_python or settings.env_dpone_python(),
+            python=python or settings.env_dpone_python(),
             timeout_seconds=self.timeout(),
             secrets=secret_values_from_env(),
         )

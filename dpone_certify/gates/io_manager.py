@@ -45,8 +45,9 @@ def _load(path: Path) -> BaseModel | None:
     return _MODELS[raw["model"]].model_validate(raw["data"])
 
 
-class EvidenceIOManager(dg.ConfigurableIOManager):
-    certify: dg.ResourceDependency[CertifyResource]
+class EvidenceIOManager(dg.IOManager):
+    def __init__(self, certify: CertifyResource) -> None:
+        self.certify = certify
 
     def _dir(self, asset_key: dg.AssetKey) -> Path:
         return self.certify.root() / "lineage" / "__".join(asset_key.path)
@@ -69,3 +70,9 @@ class EvidenceIOManager(dg.ConfigurableIOManager):
             loaded = {key: _load(folder / f"{key}.json") for key in context.asset_partition_keys}
             return {key: rec for key, rec in loaded.items() if rec is not None}
         return _load(folder / "latest.json")
+
+
+@dg.io_manager(required_resource_keys={"certify"}, description="Gate records under <evidence_root>/lineage")
+def evidence_io_manager(init_context: dg.InitResourceContext) -> EvidenceIOManager:
+    # Built from the run's `certify` resource, so a run-config evidence_root applies to lineage too.
+    return EvidenceIOManager(init_context.resources.certify)

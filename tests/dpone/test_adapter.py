@@ -16,7 +16,8 @@ from dpone_certify.dpone.models import CertificationPlan, MatrixReport
 
 def test_real_gate_answers_typed_json(tmp_path: Path) -> None:
     call = DponeAdapter().cli(
-        "certification_plan", ["ops", "certification-automation-plan", "--output-dir", str(tmp_path), "--format", "json"]
+        "certification_plan",
+        ["ops", "certification-automation-plan", "--output-dir", str(tmp_path), "--format", "json"],
     )
     assert call.outcome is Outcome.OK and call.rc == 0 and call.blockers == []
     plan = call.parse(CertificationPlan)
@@ -55,7 +56,8 @@ def test_in_process_hang_is_killed_at_the_timeout(tmp_path: Path) -> None:
 
 def test_wrong_shape_is_invalid_shape(tmp_path: Path) -> None:
     call = DponeAdapter().cli(
-        "certification_plan", ["ops", "certification-automation-plan", "--output-dir", str(tmp_path), "--format", "json"]
+        "certification_plan",
+        ["ops", "certification-automation-plan", "--output-dir", str(tmp_path), "--format", "json"],
     )
     with pytest.raises(DponeCallError) as err:
         call.parse(MatrixReport)  # a plan is not a matrix report

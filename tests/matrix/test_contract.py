@@ -1,0 +1,37 @@
+"""The contract profile writes exactly what dpone's matrix report reads, and labels it UNVERIFIED."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dpone_certify.dpone.adapter import DponeAdapter
+from dpone_certify.matrix.catalogue import cases_by_id
+from dpone_certify.matrix.contract import run_contract_cases
+from dpone_certify.matrix.records import CaseSettings, CaseStatus, EvidenceStatus
+
+IDS = ["postgres_to_postgres__full_refresh", "mysql_to_clickhouse__scd2", "api_to_kafka__replace"]
+
+
+def test_contract_cases_are_dpone_files_and_unverified(tmp_path: Path) -> None:
+    settings = CaseSettings(row_count=500, change_ratio=0.2, delete_ratio=0.05)
+    records = run_contract_cases(
+        [cases_by_id()[i] for i in IDS], out_dir=tmp_path, run_id="r1", settings=settings, adapter=DponeAdapter()
+    )
+    assert sorted(records) == sorted(IDS)
+    for case_id, rec in records.items():
+        assert rec.status is CaseStatus.PASSED and rec.evidence_status is EvidenceStatus.UNVERIFIED
+        assert "UNVERIFIED" in (rec.reason or "")
+        preflight = json.loads(Path(rec.preflight_path or "").read_text())
+        behavior = json.loads(Path(rec.behavior_path or "").read_text())
+        assert preflight["case_id"] == behavior["case_id"] == case_id
+        assert behavior["configured_row_count"] == 500 and behavior["changed_row_count"] == 100
+        assert rec.wide_columns == 120
+
+    # dpone's own report accepts them.
+    call = DponeAdapter().cli(
+        "matrix_report",
+        ["ops", "integration-matrix-report", "--artifact-dir", str(tmp_path), "--output-dir", str(tmp_path / "out"),
+         "--format", "json"],
+    )  # fmt: skip
+    assert call.payload["passed"] and call.payload["total_cases"] == len(IDS)
