@@ -169,6 +169,28 @@ class DponeAdapter:
     ) -> DponeCall:
         return self.call(gate, "cli", {"argv": list(argv)}, cwd=cwd, env=env, timeout_seconds=timeout_seconds)
 
+    def command(
+        self,
+        gate: str,
+        module: str,
+        function: str,
+        argv: Sequence[str],
+        *,
+        cli_prefix: Sequence[str],
+        timeout_seconds: float | None = None,
+    ) -> DponeCall:
+        """A context-free dpone command called through its command module (see worker.op_command); reported
+        as the equivalent `dpone <cli_prefix> <argv>` call."""
+        call = self.call(
+            gate,
+            "command",
+            {"module": module, "function": function, "argv": list(argv)},
+            timeout_seconds=timeout_seconds,
+        )
+        call.op = "cli"
+        call.argv = [redact(a, self.secrets) for a in (*cli_prefix, *argv[1:])]
+        return call
+
     def call(
         self,
         gate: str,
@@ -187,7 +209,7 @@ class DponeAdapter:
             if self.python:
                 rc, timed_out = self._run_isolated(op, args, workdir, env, timeout, out_path, err_path)
             else:
-                rc, timed_out = self._run_forked(op, args, workdir, env, timeout, out_path, err_path)
+                rc, timed_out = self._run_forked(op, args, workdir, env, timeout, out_path, err_path, warm=op == "cli")
             stdout = out_path.read_text(encoding="utf-8", errors="replace") if out_path.exists() else ""
             stderr = err_path.read_text(encoding="utf-8", errors="replace") if err_path.exists() else ""
         outcome, payload = _classify(gate, rc, stdout, timed_out)
@@ -245,8 +267,11 @@ class DponeAdapter:
         timeout: float,
         out_path: Path,
         err_path: Path,
+        *,
+        warm: bool,
     ) -> tuple[int | None, bool]:
-        self.warm()
+        if warm:
+            self.warm()
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
