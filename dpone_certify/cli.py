@@ -13,11 +13,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import dagster as dg
+from dagster import DagsterInstance
+
 from dpone_certify.settings import Profile
 
 
-def _instance():  # type: ignore[no-untyped-def]
-    import dagster as dg
+def _instance() -> DagsterInstance:
 
     if os.environ.get("DAGSTER_HOME"):
         return dg.DagsterInstance.get()
@@ -91,9 +93,12 @@ def render_verdict(run_id: str, evaluations: Sequence[object], instance: object)
         if not ev.passed:  # type: ignore[attr-defined]
             failed.append(key)
     if failed:
-        lines += ["", "What to fix first: the first failed gate in the list above (later gates often fail because",
-                  "they consume it). Every blocker's remediation: `dpone-certify explain <blocker>` or the check's",
-                  "metadata in the UI (`dagster dev`)."]  # fmt: skip
+        lines += [
+            "",
+            "What to fix first: the first failed gate in the list above (later gates often fail because",
+            "they consume it). Every blocker's remediation: `dpone-certify explain <blocker>` or the check's",
+            "metadata in the UI (`dagster dev`).",
+        ]
     return "\n".join(lines)
 
 

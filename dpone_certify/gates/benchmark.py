@@ -46,10 +46,21 @@ def benchmark_baseline(
     if not blockers and baseline is not None:
         call = certify.adapter().cli(
             "benchmark_baseline",
-            ["ops", "benchmark-baseline", "--output-dir", str(out), "--metrics-json", json.dumps(measured),
-             "--baseline-json", to_dpone_baseline(baseline),
-             "--allowed-regression-ratio", str(certify.allowed_regression_ratio), "--format", "json"],
-        )  # fmt: skip
+            [
+                "ops",
+                "benchmark-baseline",
+                "--output-dir",
+                str(out),
+                "--metrics-json",
+                json.dumps(measured),
+                "--baseline-json",
+                to_dpone_baseline(baseline),
+                "--allowed-regression-ratio",
+                str(certify.allowed_regression_ratio),
+                "--format",
+                "json",
+            ],
+        )
         command = call.command
         try:
             report = call.parse(BenchmarkReport)
@@ -94,9 +105,14 @@ def accept_benchmark_baseline_op(context: dg.OpExecutionContext, certify: Certif
     if len(row_counts) != 1:
         raise dg.Failure(f"the matrix mixes row counts {row_counts}; re-run it with one row count before accepting")
     accepted = accept(
-        certify.root(), profile=record.profile.value, row_count=row_counts[0], case_ids=record.extra.get("case_ids", []),
-        metrics=record.metrics, run_id=record.run_id, source=str(path),
-    )  # fmt: skip
+        certify.root(),
+        profile=record.profile.value,
+        row_count=row_counts[0],
+        case_ids=record.extra.get("case_ids", []),
+        metrics=record.metrics,
+        run_id=record.run_id,
+        source=str(path),
+    )
     context.log.info(f"accepted baseline written to {accepted}")
     context.add_output_metadata({"baseline": dg.MetadataValue.path(str(accepted)), **record.metrics})
 

@@ -153,11 +153,17 @@ def run_registry(
     except DponeCallError as exc:
         blockers.append(exc.blocker)
     record = _record(
-        context, "run_registry", [matrix_report, benchmark_baseline], passed=not blockers, blockers=blockers, out=out,
-        call=call, artifacts={"report": entry_path, "run_result": str(result_path)},
+        context,
+        "run_registry",
+        [matrix_report, benchmark_baseline],
+        passed=not blockers,
+        blockers=blockers,
+        out=out,
+        call=call,
+        artifacts={"report": entry_path, "run_result": str(result_path)},
         summary="Run registry entry of this certification run; its run result is built from the matrix records.",
         extra={"entry_path": entry_path},
-    )  # fmt: skip
+    )
     return finish(certify, record)
 
 
@@ -172,9 +178,22 @@ def lineage_report(
     assert run_registry
     out = certify.gate_dir(context.run_id, "lineage_report")
     entry = run_registry.extra.get("entry_path") or str(out / "run_registry_entry.missing.json")
-    argv = ["ops", "lineage-export", "--output-dir", str(out), "--run-registry-entry", entry,
-            "--namespace", NAMESPACE, "--input", f"{NAMESPACE}=source_sink_matrix",
-            "--output", f"{NAMESPACE}=matrix_report", "--format", "json"]  # fmt: skip
+    argv = [
+        "ops",
+        "lineage-export",
+        "--output-dir",
+        str(out),
+        "--run-registry-entry",
+        entry,
+        "--namespace",
+        NAMESPACE,
+        "--input",
+        f"{NAMESPACE}=source_sink_matrix",
+        "--output",
+        f"{NAMESPACE}=matrix_report",
+        "--format",
+        "json",
+    ]
     call = certify.adapter().cli("lineage_report", argv)
     blockers: list[str] = []
     report_path = out / "lineage_report.json"
@@ -188,10 +207,16 @@ def lineage_report(
     except DponeCallError as exc:
         blockers.append(exc.blocker)
     record = _record(
-        context, "lineage_report", [run_registry], passed=not blockers, blockers=blockers, out=out, call=call,
+        context,
+        "lineage_report",
+        [run_registry],
+        passed=not blockers,
+        blockers=blockers,
+        out=out,
+        call=call,
         artifacts={"report": str(report_path), "openlineage_event": event_path},
         summary="OpenLineage event of this certification run (exported from the run registry entry).",
-    )  # fmt: skip
+    )
     return finish(certify, record)
 
 
@@ -225,9 +250,28 @@ def evidence_bundle(
     contract = {"required_columns": ["id"], "not_null": ["id"], "unique": ["id"], "min_rows": 1}
     source, rest = case["case_id"].split("_to_", 1)
     sink, strategy = rest.split("__", 1)
-    argv = ["ops", "evidence-bundle", "--artifact-dir", str(out), "--run-id", context.run_id,
-            "--source", source, "--sink", sink, "--strategy", strategy, "--rows-json", json.dumps(rows, default=str),
-            "--contract-json", json.dumps(contract), "--row-count", str(certify.row_count), "--format", "json"]  # fmt: skip
+    argv = [
+        "ops",
+        "evidence-bundle",
+        "--artifact-dir",
+        str(out),
+        "--run-id",
+        context.run_id,
+        "--source",
+        source,
+        "--sink",
+        sink,
+        "--strategy",
+        strategy,
+        "--rows-json",
+        json.dumps(rows, default=str),
+        "--contract-json",
+        json.dumps(contract),
+        "--row-count",
+        str(certify.row_count),
+        "--format",
+        "json",
+    ]
     call = certify.adapter().cli("evidence_bundle", argv)
     blockers: list[str] = []
     unverified_inside = False
@@ -245,11 +289,20 @@ def evidence_bundle(
     except DponeCallError as exc:
         blockers.append(exc.blocker)
     record = _record(
-        context, "evidence_bundle", [matrix_report], passed=not blockers, blockers=blockers, out=out, call=call,
-        artifacts={"report": str(out / "ops_evidence_bundle.json"), "data_contract": str(out / "data_contract_report.json")},
+        context,
+        "evidence_bundle",
+        [matrix_report],
+        passed=not blockers,
+        blockers=blockers,
+        out=out,
+        call=call,
+        artifacts={
+            "report": str(out / "ops_evidence_bundle.json"),
+            "data_contract": str(out / "data_contract_report.json"),
+        },
         summary=f"Evidence bundle for `{case['case_id']}` ({len(rows)} sample rows checked against the contract).",
         extra={"case_id": case["case_id"], "dpone_embedded_unverified": unverified_inside},
-    )  # fmt: skip
+    )
     if unverified_inside and "evidence.unverified:evidence_bundle" not in record.blockers:
         record.blockers.append("evidence.unverified:evidence_bundle")
     return finish(certify, record)
@@ -265,16 +318,30 @@ def strategy_certification_bundle(
 ) -> dg.Output[GateRecord]:
     """dpone's strategy certification bundle over our matrix certification report (whose evidence_status is
     computed) and the benchmark. dpone always exits 0 here, so the verdict is read from the bundle file."""
-    if (early := _missing(context, certify, "strategy_certification_bundle", matrix_report=matrix_report,
-                          benchmark_baseline=benchmark_baseline)):  # fmt: skip
+    if early := _missing(
+        context,
+        certify,
+        "strategy_certification_bundle",
+        matrix_report=matrix_report,
+        benchmark_baseline=benchmark_baseline,
+    ):
         return early
     assert matrix_report and benchmark_baseline
     out = certify.gate_dir(context.run_id, "strategy_certification_bundle")
-    argv = ["strategy", "certification-bundle", "--bundle-id", f"{certify.release_name()}-{context.run_id[:8]}",
-            "--output-dir", str(out),
-            "--matrix-artifact", matrix_report.artifacts.get("matrix_certification", str(out / "matrix.missing.json")),
-            "--benchmark-artifact", benchmark_baseline.artifacts.get("report", str(out / "benchmark.missing.json")),
-            "--format", "json"]  # fmt: skip
+    argv = [
+        "strategy",
+        "certification-bundle",
+        "--bundle-id",
+        f"{certify.release_name()}-{context.run_id[:8]}",
+        "--output-dir",
+        str(out),
+        "--matrix-artifact",
+        matrix_report.artifacts.get("matrix_certification", str(out / "matrix.missing.json")),
+        "--benchmark-artifact",
+        benchmark_baseline.artifacts.get("report", str(out / "benchmark.missing.json")),
+        "--format",
+        "json",
+    ]
     call = certify.adapter().cli("strategy_certification_bundle", argv)
     blockers: list[str] = []
     bundle_path = out / "strategy_certification_bundle.json"
@@ -290,11 +357,17 @@ def strategy_certification_bundle(
     except (OSError, ValueError):
         blockers.append("artifact.invalid_json")
     record = _record(
-        context, "strategy_certification_bundle", [matrix_report, benchmark_baseline], passed=not blockers,
-        blockers=blockers, out=out, call=call, artifacts={"report": str(bundle_path)},
+        context,
+        "strategy_certification_bundle",
+        [matrix_report, benchmark_baseline],
+        passed=not blockers,
+        blockers=blockers,
+        out=out,
+        call=call,
+        artifacts={"report": str(bundle_path)},
         summary="Strategy certification bundle over the matrix certification report and the benchmark.",
         trust_gate=True,
-    )  # fmt: skip
+    )
     return finish(certify, record)
 
 
@@ -323,8 +396,13 @@ def certification_suite(
     strategy_certification_bundle: GateRecord | None,
 ) -> dg.Output[GateRecord]:
     """dpone's certification suite over everything upstream produced, every evidence kind required."""
-    inputs = {"matrix_report": matrix_report, "benchmark_baseline": benchmark_baseline, "lineage_report": lineage_report,
-              "evidence_bundle": evidence_bundle, "strategy_certification_bundle": strategy_certification_bundle}  # fmt: skip
+    inputs = {
+        "matrix_report": matrix_report,
+        "benchmark_baseline": benchmark_baseline,
+        "lineage_report": lineage_report,
+        "evidence_bundle": evidence_bundle,
+        "strategy_certification_bundle": strategy_certification_bundle,
+    }
     out = certify.gate_dir(context.run_id, "certification_suite")
     argv = [
         "ops",
@@ -353,17 +431,30 @@ def certification_suite(
     except DponeCallError as exc:
         blockers.append(exc.blocker)
     record = _record(
-        context, "certification_suite", present, passed=not blockers, blockers=blockers, out=out, call=call,
+        context,
+        "certification_suite",
+        present,
+        passed=not blockers,
+        blockers=blockers,
+        out=out,
+        call=call,
         artifacts={"report": str(out / "certification_suite.json")},
         summary="dpone's certification suite with benchmark, lineage, evidence bundle and strategy bundle required.",
         trust_gate=True,
-    )  # fmt: skip
+    )
     return finish(certify, record)
 
 
 # ---- artifact_index ------------------------------------------------------------------------------------
-INDEXED = ("matrix_report", "benchmark_baseline", "run_registry", "lineage_report", "evidence_bundle",
-           "strategy_certification_bundle", "certification_suite")  # fmt: skip
+INDEXED = (
+    "matrix_report",
+    "benchmark_baseline",
+    "run_registry",
+    "lineage_report",
+    "evidence_bundle",
+    "strategy_certification_bundle",
+    "certification_suite",
+)
 
 
 @dg.asset(group_name=GROUP, backfill_policy=dg.BackfillPolicy.single_run(), kinds={"dpone"})
@@ -379,8 +470,21 @@ def artifact_index(
     certification_suite: GateRecord | None,
 ) -> dg.Output[GateRecord]:
     """dpone's artifact index over the output folders of exactly the gates this certification consumed."""
-    records = dict(zip(INDEXED, (matrix_report, benchmark_baseline, run_registry, lineage_report, evidence_bundle,
-                                 strategy_certification_bundle, certification_suite), strict=True))  # fmt: skip
+    records = dict(
+        zip(
+            INDEXED,
+            (
+                matrix_report,
+                benchmark_baseline,
+                run_registry,
+                lineage_report,
+                evidence_bundle,
+                strategy_certification_bundle,
+                certification_suite,
+            ),
+            strict=True,
+        )
+    )
     out = certify.gate_dir(context.run_id, "artifact_index")
     blockers = [f"gate.input_missing:{name}" for name, rec in records.items() if rec is None]
     present = [r for r in records.values() if r is not None]
@@ -408,12 +512,20 @@ def artifact_index(
     except DponeCallError as exc:
         blockers.append(exc.blocker)
     record = _record(
-        context, "artifact_index", present, passed=not blockers, blockers=blockers, out=out, call=call,
-        artifacts={"report": str(out / "artifact_index.json")}, metrics=metrics, release=release,
+        context,
+        "artifact_index",
+        present,
+        passed=not blockers,
+        blockers=blockers,
+        out=out,
+        call=call,
+        artifacts={"report": str(out / "artifact_index.json")},
+        metrics=metrics,
+        release=release,
         extra={"failed_items": failed_items[:1000]},
         summary="Index (sha256, size, trust verdict) of every artifact the consumed gates wrote.",
         trust_gate=True,
-    )  # fmt: skip
+    )
     return finish(certify, record)
 
 
@@ -490,7 +602,10 @@ def evidence_chain(
             "artifacts_rehashed": float(report.artifacts_checked),
             "verify_seconds": report.duration_seconds,
         },
-        dpone_command=f"dpone ops evidence-chain --chain-dir {root / 'chain'} --release {release_id} --artifact-index {index_path}",
+        dpone_command=(
+            f"dpone ops evidence-chain --chain-dir {root / 'chain'} --release {release_id} "
+            f"--artifact-index {index_path}"
+        ),
         summary=(
             f"Release `{release_id}`: {appended.reason if appended else 'not appended'}. {report.summary()}. "
             f"Breaks: {'; '.join(b.describe() for b in report.breaks) or 'none'}."

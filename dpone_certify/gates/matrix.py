@@ -6,6 +6,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -33,15 +34,23 @@ def _run_cases(context: dg.AssetExecutionContext, certify: CertifyResource, keys
     adapter = certify.adapter()
     if profile is Profile.CONTRACT:
         return run_contract_cases(
-            specs, out_dir=out_dir, run_id=context.run_id, settings=certify.case_settings(), adapter=adapter,
+            specs,
+            out_dir=out_dir,
+            run_id=context.run_id,
+            settings=certify.case_settings(),
+            adapter=adapter,
             max_parallel=certify.max_parallel,
-        )  # fmt: skip
+        )
     from dpone_certify.matrix.local import LocalContext, run_local_cases
 
     ctx = LocalContext(
-        out_dir=out_dir, run_id=context.run_id, settings=certify.case_settings(), adapter=adapter,
-        max_parallel=certify.max_parallel, profile=profile,
-    )  # fmt: skip
+        out_dir=out_dir,
+        run_id=context.run_id,
+        settings=certify.case_settings(),
+        adapter=adapter,
+        max_parallel=certify.max_parallel,
+        profile=profile,
+    )
     return run_local_cases(specs, ctx)
 
 
@@ -58,7 +67,7 @@ def _case_table(records: list[CaseRecord]) -> dg.TableMetadataValue:
                     "blockers": ", ".join(r.blockers),
                     "reason": r.reason or "",
                 }
-            )  # fmt: skip
+            )
             for r in records
         ],
         schema=dg.TableSchema(
@@ -70,7 +79,7 @@ def _case_table(records: list[CaseRecord]) -> dg.TableMetadataValue:
                 dg.TableColumn("rows", "int"),
                 dg.TableColumn("blockers", "string"),
                 dg.TableColumn("reason", "string"),
-            ]  # fmt: skip
+            ]
         ),
     )
 
@@ -122,7 +131,7 @@ def source_sink_matrix(context: dg.AssetExecutionContext, certify: CertifyResour
         f"- Covered (really ran): {int(stats['covered_cases'])}/{len(ordered)}\n"
         f"- Wall time: {wall:.2f} s\n"
     )
-    metadata = {
+    metadata: dict[str, Any] = {
         "summary": dg.MetadataValue.md(summary),
         "profile": profile.value,
         "evidence_status": EvidenceStatus.UNVERIFIED.value if profile is Profile.CONTRACT else "per case",
@@ -134,8 +143,12 @@ def source_sink_matrix(context: dg.AssetExecutionContext, certify: CertifyResour
     return dg.Output(records, metadata=metadata)
 
 
-@dg.asset_check(asset=source_sink_matrix, name="verdict", blocking=False,
-                description="Every case selected in this run ran and passed; not-covered cases are never a pass.")  # fmt: skip
+@dg.asset_check(  # type: ignore[arg-type]
+    asset=source_sink_matrix,
+    name="verdict",
+    blocking=False,
+    description="Every case selected in this run ran and passed; not-covered cases are never a pass.",
+)
 def source_sink_matrix_verdict(
     context: dg.AssetCheckExecutionContext, certify: CertifyResource
 ) -> Iterator[dg.AssetCheckResult]:
@@ -158,7 +171,7 @@ def source_sink_matrix_verdict(
     description = f"{sum(r.status is CaseStatus.PASSED for r in records)}/{len(records)} cases passed" + (
         f"; evidence {UNVERIFIED_LABEL}" if unverified else ""
     )
-    metadata: dict[str, object] = {**_matrix_stats(records), "evidence_unverified": unverified}
+    metadata: dict[str, Any] = {**_matrix_stats(records), "evidence_unverified": unverified}
     if blockers:
         metadata["blockers"] = blockers_table(remediations_for(blockers[:500], gate="source_sink_matrix"))
     yield dg.AssetCheckResult(passed=passed, severity=severity, description=description, metadata=metadata)
@@ -275,7 +288,7 @@ def matrix_report(
                 "rows_moved": r.rows_moved,
                 "blockers": r.blockers,
                 "run_id": r.run_id,
-            }  # fmt: skip
+            }
             for r in records
         ],
     }

@@ -16,8 +16,18 @@ def certification_plan(context: dg.AssetExecutionContext, certify: CertifyResour
     graph does not model, so a new gate in dpone cannot be skipped silently."""
     profile = certify.resolved_profile()
     out = certify.gate_dir(context.run_id, "certification_plan")
-    argv = ["ops", "certification-automation-plan", "--output-dir", str(out), "--profile", profile.dpone_profile,
-            "--row-count", str(certify.row_count), "--format", "json"]  # fmt: skip
+    argv = [
+        "ops",
+        "certification-automation-plan",
+        "--output-dir",
+        str(out),
+        "--profile",
+        profile.dpone_profile,
+        "--row-count",
+        str(certify.row_count),
+        "--format",
+        "json",
+    ]
     call = certify.adapter().cli("certification_plan", argv)
     blockers: list[str] = []
     steps: list[dict[str, object]] = []
@@ -55,7 +65,7 @@ def certification_plan(context: dg.AssetExecutionContext, certify: CertifyResour
                 }
             )
             for s in steps
-        ],  # fmt: skip
+        ],
         schema=dg.TableSchema(
             columns=[
                 dg.TableColumn("step", "string"),
