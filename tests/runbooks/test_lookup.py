@@ -121,6 +121,7 @@ CASES: list[tuple[str, str]] = [
     ("log.unredacted_secret.DPONE_CONN_PG_SRC_PASSWORD", "log.unredacted_secret.<name>"),
     *_literal("security.no_findings"),
     # ours: gate calls
+    *_literal("evidence_bundle.embedded_simulation"),
     ("gate.crashed:certification_suite", "gate.crashed:<gate>"),
     ("gate.timeout:source_sink_matrix", "gate.timeout:<gate>"),
     ("artifact.invalid_shape:lineage_report", "artifact.invalid_shape:<gate>"),

@@ -1,0 +1,221 @@
+"""Contract-profile full certification: our Dagster graph vs dpone's own sequential CLI chain, in one run.
+
+Reference: the same gates as separate `dpone ...` processes, one after the other (what dpone's CI does, and
+what the contracts doc §4 timed at ~49 s). Ours: `dagster asset materialize` of the whole group in one run.
+Also: a focused one-case re-run (one partition plus the report) and the peak memory of the process tree.
+
+    .venv/bin/python benchmarks/full_graph_vs_cli.py [--rows 10000] [--repeat 1]
+
+Writes benchmarks/results/full_graph.json. Reported as ratios; nothing here is asserted by the test suite."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results" / "full_graph.json"
+
+
+class TreeSampler:
+    """Peak of the summed RSS of a process and all its descendants (forks included), sampled every 20 ms."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                root = psutil.Process(self.pid)
+                procs = [root, *root.children(recursive=True)]
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(0.02)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def timed(cmd: list[str], *, cwd: Path, env: dict[str, str]) -> tuple[float, int, int]:
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sampler = TreeSampler(proc.pid)
+    rc = proc.wait()
+    return time.perf_counter() - start, rc, sampler.stop()
+
+
+PREFLIGHT = """
+import sys
+from pathlib import Path
+from dpone.integration_matrix import DEFAULT_INTEGRATION_MATRIX
+for case in DEFAULT_INTEGRATION_MATRIX.cases:
+    (Path(sys.argv[1]) / f"{case.case_id}.json").write_text(case.to_json())
+"""
+
+
+def reference_chain(work: Path, rows: int, env: dict[str, str]) -> dict[str, object]:
+    """dpone's sequential CLI chain (contracts doc §4), every step a new `dpone` process."""
+    d = {
+        k: work / k
+        for k in (
+            "plan",
+            "matrix",
+            "report",
+            "bench",
+            "registry",
+            "lineage",
+            "bundle",
+            "strategy",
+            "suite",
+            "index",
+            "chain",
+        )
+    }
+    dpone = str(BIN / "dpone")
+    run_result = work / "run_result.json"
+    run_result.write_text(
+        json.dumps(
+            {
+                "manifest": "m",
+                "process": "p",
+                "selector": "s",
+                "run_id": "ref-run",
+                "passed": True,
+                "result": {"status": "success"},
+                "attempts": 1,
+                "max_attempts": 1,
+                "retry_backoff_seconds": 0,
+            }
+        )
+    )
+    steps: list[tuple[str, list[str]]] = [
+        ("plan", [dpone, "ops", "certification-automation-plan", "--output-dir", str(d["plan"]), "--row-count", str(rows),
+                  "--format", "json"]),
+        ("certification_run", [dpone, "ops", "certification-run", "--artifact-dir", str(d["matrix"]), "--row-count",
+                               str(rows), "--format", "json"]),
+        ("preflight", [sys.executable, "-c", PREFLIGHT, str(d["matrix"])]),
+        ("matrix_report", [dpone, "ops", "integration-matrix-report", "--artifact-dir", str(d["matrix"]), "--output-dir",
+                           str(d["report"]), "--format", "json"]),
+        ("benchmark_baseline", [dpone, "ops", "benchmark-baseline", "--output-dir", str(d["bench"]), "--metrics-json",
+                                '{"rows_per_second": 100, "load_seconds": 10}', "--baseline-json",
+                                '{"rows_per_second": 90, "load_seconds": {"value": 11, "direction": "lower"}}',
+                                "--format", "json"]),
+        ("run_registry", [dpone, "ops", "run-registry", "--output-dir", str(d["registry"]), "--run-result",
+                          str(run_result), "--artifact", f"certification={d['report'] / 'certification_report.json'}",
+                          "--format", "json"]),
+        ("lineage_export", [dpone, "ops", "lineage-export", "--output-dir", str(d["lineage"]), "--run-registry-entry",
+                            str(d["registry"] / "ref-run__run_registry.json"), "--format", "json"]),
+        ("evidence_bundle", [dpone, "ops", "evidence-bundle", "--artifact-dir", str(d["bundle"]), "--run-id", "ref-run",
+                             "--source", "postgres", "--sink", "postgres", "--strategy", "incremental_merge",
+                             "--rows-json", '[{"id": 1}]', "--contract-json", '{"required_columns": ["id"]}',
+                             "--format", "json"]),
+        ("strategy_bundle", [dpone, "strategy", "certification-bundle", "--bundle-id", "ref", "--output-dir",
+                             str(d["strategy"]), "--matrix-artifact", str(d["report"] / "certification_report.json"),
+                             "--benchmark-artifact", str(d["bench"] / "benchmark_baseline.json"), "--format", "json"]),
+        ("certification_suite", [dpone, "ops", "certification-suite", "--output-dir", str(d["suite"]), "--suite-id", "ref",
+                                 "--certification-report", str(d["matrix"] / "certification_report.json"),
+                                 "--benchmark-baseline", str(d["bench"] / "benchmark_baseline.json"),
+                                 "--evidence-bundle", str(d["bundle"] / "ops_evidence_bundle.json"),
+                                 "--strategy-certification-bundle", str(d["strategy"] / "strategy_certification_bundle.json"),
+                                 "--require-benchmark", "--require-evidence", "--require-strategy-certification",
+                                 "--format", "json"]),
+        ("artifact_index", [dpone, "ops", "artifact-index", "--output-dir", str(d["index"]), "--release", "ref",
+                            *[x for k in ("report", "bench", "registry", "lineage", "bundle", "strategy", "suite")
+                              for x in ("--root", str(d[k]))], "--format", "json"]),
+        ("evidence_chain", [dpone, "ops", "evidence-chain", "--chain-dir", str(d["chain"]), "--release", "ref-1",
+                            "--artifact-index", str(d["index"] / "artifact_index.json"), "--format", "json"]),
+        ("evidence_chain_verify", [dpone, "ops", "evidence-chain-verify", "--chain-dir", str(d["chain"]), "--format", "json"]),
+    ]  # fmt: skip
+    timings: dict[str, float] = {}
+    peak = 0
+    for name, cmd in steps:
+        if name == "preflight":
+            d["matrix"].mkdir(parents=True, exist_ok=True)
+        wall, _rc, rss = timed(cmd, cwd=work, env=env)
+        timings[name] = round(wall, 3)
+        peak = max(peak, rss)
+    return {"wall_seconds": round(sum(timings.values()), 2), "steps": timings, "peak_rss_mb": round(peak / 2**20)}
+
+
+def ours(work: Path, rows: int, env: dict[str, str]) -> dict[str, object]:
+    sys.path.insert(0, str(REPO))
+    from dpone_certify.matrix.catalogue import case_ids
+
+    ids = case_ids()
+    env = {**env, "DPONE_CERTIFY_EVIDENCE_ROOT": str(work / "evidence")}
+    config = json.dumps({"resources": {"certify": {"config": {"row_count": rows}}}})
+    dagster = str(BIN / "dagster")
+    full = [dagster, "asset", "materialize", "-m", "dpone_certify.definitions", "--select", "group:full_certification",
+            "--partition-range", f"{ids[0]}...{ids[-1]}", "--config-json", config]  # fmt: skip
+    wall, rc, rss = timed(full, cwd=work, env=env)
+    focused = [dagster, "asset", "materialize", "-m", "dpone_certify.definitions", "--select",
+               "source_sink_matrix,matrix_report", "--partition", "postgres_to_postgres__incremental_merge",
+               "--config-json", config]  # fmt: skip
+    f_wall, f_rc, f_rss = timed(focused, cwd=work, env=env)
+    return {
+        "full_graph": {"wall_seconds": round(wall, 2), "exit_code": rc, "peak_rss_mb": round(rss / 2**20)},
+        "focused_rerun": {"wall_seconds": round(f_wall, 2), "exit_code": f_rc, "peak_rss_mb": round(f_rss / 2**20)},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    env["PYTHONPATH"] = str(REPO)
+    runs = []
+    for _ in range(args.repeat):
+        with tempfile.TemporaryDirectory(prefix="dpc-bench-") as tmp:
+            work = Path(tmp)
+            (work / "ref").mkdir()
+            (work / "ours").mkdir()
+            ref = reference_chain(work / "ref", args.rows, env)
+            mine = ours(work / "ours", args.rows, env)
+            runs.append(
+                {
+                    "reference": ref,
+                    "ours": mine,
+                    "ratio_full_graph": round(mine["full_graph"]["wall_seconds"] / ref["wall_seconds"], 3),
+                }
+            )  # type: ignore[index]
+    result = {
+        "rows": args.rows,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpu, load avg {os.getloadavg()[0]:.2f} at end",
+        "runs": runs,
+        "targets": {"ratio_full_graph": "<= 0.5", "focused_rerun_seconds": "<= 5", "peak_rss_mb": "< 1024"},
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    for run in runs:
+        r, o = run["reference"], run["ours"]
+        print(f"reference sequential dpone CLI chain: {r['wall_seconds']} s (peak {r['peak_rss_mb']} MB per step)")
+        print(
+            f"dagster full graph (one run):        {o['full_graph']['wall_seconds']} s, exit {o['full_graph']['exit_code']}, "
+            f"peak tree RSS {o['full_graph']['peak_rss_mb']} MB"
+        )
+        print(f"ratio ours/reference:                {run['ratio_full_graph']}")
+        print(
+            f"focused one-case re-run:             {o['focused_rerun']['wall_seconds']} s, peak {o['focused_rerun']['peak_rss_mb']} MB"
+        )
+
+
+if __name__ == "__main__":
+    main()
