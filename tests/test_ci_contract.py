@@ -22,8 +22,12 @@ def _materialize(select: str, root: Path, cwd: Path, *extra: str) -> subprocess.
     env.pop("DAGSTER_HOME", None)
     return subprocess.run(
         [DAGSTER, "asset", "materialize", "-m", "dpone_certify.definitions", "--select", select, *extra],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_selection_that_passes_exits_zero_and_failing_gate_exits_one(tmp_path: Path) -> None:
@@ -50,6 +54,9 @@ def test_unknown_partition_is_a_usage_error(tmp_path: Path) -> None:
 def test_definitions_validate() -> None:
     result = subprocess.run(
         [DAGSTER, "definitions", "validate", "-m", "dpone_certify.definitions"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]

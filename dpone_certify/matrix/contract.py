@@ -23,11 +23,18 @@ UNVERIFIED_NOTE = (
 def _record(spec: CaseSpec, sim: SimulatedCase, run_id: str, settings: CaseSettings) -> CaseRecord:
     if sim.error:
         return CaseRecord(
-            case_id=spec.case_id, source=spec.source, sink=spec.sink, strategy=spec.strategy,
-            profile=Profile.CONTRACT, status=CaseStatus.ERROR, evidence_status=EvidenceStatus.UNVERIFIED,
-            run_id=run_id, settings=settings, blockers=[f"matrix_case.failed:{spec.case_id}"],
+            case_id=spec.case_id,
+            source=spec.source,
+            sink=spec.sink,
+            strategy=spec.strategy,
+            profile=Profile.CONTRACT,
+            status=CaseStatus.ERROR,
+            evidence_status=EvidenceStatus.UNVERIFIED,
+            run_id=run_id,
+            settings=settings,
+            blockers=[f"matrix_case.failed:{spec.case_id}"],
             reason=f"dpone's simulation rejected the case: {sim.error}",
-        )  # fmt: skip
+        )
     return CaseRecord(
         case_id=spec.case_id,
         source=spec.source,
@@ -69,7 +76,7 @@ def _crash_records(
             settings=settings,
             blockers=[error.blocker],
             reason=str(error),
-        )  # fmt: skip
+        )
         for s in specs
     ]
 

@@ -27,8 +27,19 @@ def test_real_gate_answers_typed_json(tmp_path: Path) -> None:
 
 def test_real_dpone_crash_is_gate_crashed_not_a_verdict(tmp_path: Path) -> None:
     # dpone 0.88: --require-benchmark without a path reads Path("") and raises IsADirectoryError (rc 1, no JSON).
-    argv = ["ops", "certification-suite", "--output-dir", str(tmp_path), "--suite-id", "s",
-            "--certification-report", str(tmp_path / "none.json"), "--require-benchmark", "--format", "json"]  # fmt: skip
+    argv = [
+        "ops",
+        "certification-suite",
+        "--output-dir",
+        str(tmp_path),
+        "--suite-id",
+        "s",
+        "--certification-report",
+        str(tmp_path / "none.json"),
+        "--require-benchmark",
+        "--format",
+        "json",
+    ]
     call = DponeAdapter().cli("certification_suite", argv)
     assert call.outcome is Outcome.CRASHED and call.rc == 1
     assert call.blockers == ["gate.crashed:certification_suite"]

@@ -31,7 +31,15 @@ def test_contract_cases_are_dpone_files_and_unverified(tmp_path: Path) -> None:
     # dpone's own report accepts them.
     call = DponeAdapter().cli(
         "matrix_report",
-        ["ops", "integration-matrix-report", "--artifact-dir", str(tmp_path), "--output-dir", str(tmp_path / "out"),
-         "--format", "json"],
-    )  # fmt: skip
+        [
+            "ops",
+            "integration-matrix-report",
+            "--artifact-dir",
+            str(tmp_path),
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--format",
+            "json",
+        ],
+    )
     assert call.payload["passed"] and call.payload["total_cases"] == len(IDS)
