@@ -259,8 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     r1, r2 = store["runs"]
     print("store growth (contract profile, all cases, real dpone output)")
     print(
-        f"  run 1: {r1['files']} files, {r1['raw_bytes']:,} B raw -> "
-        f"added {r1['added_store_bytes']:,} B to the store"
+        f"  run 1: {r1['files']} files, {r1['raw_bytes']:,} B raw -> added {r1['added_store_bytes']:,} B to the store"
     )
     print(
         f"  run 2: {r2['files']} files, {r2['raw_bytes']:,} B raw -> added {r2['added_store_bytes']:,} B "

@@ -105,43 +105,202 @@ def reference_chain(work: Path, rows: int, env: dict[str, str]) -> dict[str, obj
         )
     )
     steps: list[tuple[str, list[str]]] = [
-        ("plan", [dpone, "ops", "certification-automation-plan", "--output-dir", str(d["plan"]), "--row-count", str(rows),
-                  "--format", "json"]),
-        ("certification_run", [dpone, "ops", "certification-run", "--artifact-dir", str(d["matrix"]), "--row-count",
-                               str(rows), "--format", "json"]),
+        (
+            "plan",
+            [
+                dpone,
+                "ops",
+                "certification-automation-plan",
+                "--output-dir",
+                str(d["plan"]),
+                "--row-count",
+                str(rows),
+                "--format",
+                "json",
+            ],
+        ),
+        (
+            "certification_run",
+            [
+                dpone,
+                "ops",
+                "certification-run",
+                "--artifact-dir",
+                str(d["matrix"]),
+                "--row-count",
+                str(rows),
+                "--format",
+                "json",
+            ],
+        ),
         ("preflight", [sys.executable, "-c", PREFLIGHT, str(d["matrix"])]),
-        ("matrix_report", [dpone, "ops", "integration-matrix-report", "--artifact-dir", str(d["matrix"]), "--output-dir",
-                           str(d["report"]), "--format", "json"]),
-        ("benchmark_baseline", [dpone, "ops", "benchmark-baseline", "--output-dir", str(d["bench"]), "--metrics-json",
-                                '{"rows_per_second": 100, "load_seconds": 10}', "--baseline-json",
-                                '{"rows_per_second": 90, "load_seconds": {"value": 11, "direction": "lower"}}',
-                                "--format", "json"]),
-        ("run_registry", [dpone, "ops", "run-registry", "--output-dir", str(d["registry"]), "--run-result",
-                          str(run_result), "--artifact", f"certification={d['report'] / 'certification_report.json'}",
-                          "--format", "json"]),
-        ("lineage_export", [dpone, "ops", "lineage-export", "--output-dir", str(d["lineage"]), "--run-registry-entry",
-                            str(d["registry"] / "ref-run__run_registry.json"), "--format", "json"]),
-        ("evidence_bundle", [dpone, "ops", "evidence-bundle", "--artifact-dir", str(d["bundle"]), "--run-id", "ref-run",
-                             "--source", "postgres", "--sink", "postgres", "--strategy", "incremental_merge",
-                             "--rows-json", '[{"id": 1}]', "--contract-json", '{"required_columns": ["id"]}',
-                             "--format", "json"]),
-        ("strategy_bundle", [dpone, "strategy", "certification-bundle", "--bundle-id", "ref", "--output-dir",
-                             str(d["strategy"]), "--matrix-artifact", str(d["report"] / "certification_report.json"),
-                             "--benchmark-artifact", str(d["bench"] / "benchmark_baseline.json"), "--format", "json"]),
-        ("certification_suite", [dpone, "ops", "certification-suite", "--output-dir", str(d["suite"]), "--suite-id", "ref",
-                                 "--certification-report", str(d["matrix"] / "certification_report.json"),
-                                 "--benchmark-baseline", str(d["bench"] / "benchmark_baseline.json"),
-                                 "--evidence-bundle", str(d["bundle"] / "ops_evidence_bundle.json"),
-                                 "--strategy-certification-bundle", str(d["strategy"] / "strategy_certification_bundle.json"),
-                                 "--require-benchmark", "--require-evidence", "--require-strategy-certification",
-                                 "--format", "json"]),
-        ("artifact_index", [dpone, "ops", "artifact-index", "--output-dir", str(d["index"]), "--release", "ref",
-                            *[x for k in ("report", "bench", "registry", "lineage", "bundle", "strategy", "suite")
-                              for x in ("--root", str(d[k]))], "--format", "json"]),
-        ("evidence_chain", [dpone, "ops", "evidence-chain", "--chain-dir", str(d["chain"]), "--release", "ref-1",
-                            "--artifact-index", str(d["index"] / "artifact_index.json"), "--format", "json"]),
-        ("evidence_chain_verify", [dpone, "ops", "evidence-chain-verify", "--chain-dir", str(d["chain"]), "--format", "json"]),
-    ]  # fmt: skip
+        (
+            "matrix_report",
+            [
+                dpone,
+                "ops",
+                "integration-matrix-report",
+                "--artifact-dir",
+                str(d["matrix"]),
+                "--output-dir",
+                str(d["report"]),
+                "--format",
+                "json",
+            ],
+        ),
+        (
+            "benchmark_baseline",
+            [
+                dpone,
+                "ops",
+                "benchmark-baseline",
+                "--output-dir",
+                str(d["bench"]),
+                "--metrics-json",
+                '{"rows_per_second": 100, "load_seconds": 10}',
+                "--baseline-json",
+                '{"rows_per_second": 90, "load_seconds": {"value": 11, "direction": "lower"}}',
+                "--format",
+                "json",
+            ],
+        ),
+        (
+            "run_registry",
+            [
+                dpone,
+                "ops",
+                "run-registry",
+                "--output-dir",
+                str(d["registry"]),
+                "--run-result",
+                str(run_result),
+                "--artifact",
+                f"certification={d['report'] / 'certification_report.json'}",
+                "--format",
+                "json",
+            ],
+        ),
+        (
+            "lineage_export",
+            [
+                dpone,
+                "ops",
+                "lineage-export",
+                "--output-dir",
+                str(d["lineage"]),
+                "--run-registry-entry",
+                str(d["registry"] / "ref-run__run_registry.json"),
+                "--format",
+                "json",
+            ],
+        ),
+        (
+            "evidence_bundle",
+            [
+                dpone,
+                "ops",
+                "evidence-bundle",
+                "--artifact-dir",
+                str(d["bundle"]),
+                "--run-id",
+                "ref-run",
+                "--source",
+                "postgres",
+                "--sink",
+                "postgres",
+                "--strategy",
+                "incremental_merge",
+                "--rows-json",
+                '[{"id": 1}]',
+                "--contract-json",
+                '{"required_columns": ["id"]}',
+                "--format",
+                "json",
+            ],
+        ),
+        (
+            "strategy_bundle",
+            [
+                dpone,
+                "strategy",
+                "certification-bundle",
+                "--bundle-id",
+                "ref",
+                "--output-dir",
+                str(d["strategy"]),
+                "--matrix-artifact",
+                str(d["report"] / "certification_report.json"),
+                "--benchmark-artifact",
+                str(d["bench"] / "benchmark_baseline.json"),
+                "--format",
+                "json",
+            ],
+        ),
+        (
+            "certification_suite",
+            [
+                dpone,
+                "ops",
+                "certification-suite",
+                "--output-dir",
+                str(d["suite"]),
+                "--suite-id",
+                "ref",
+                "--certification-report",
+                str(d["matrix"] / "certification_report.json"),
+                "--benchmark-baseline",
+                str(d["bench"] / "benchmark_baseline.json"),
+                "--evidence-bundle",
+                str(d["bundle"] / "ops_evidence_bundle.json"),
+                "--strategy-certification-bundle",
+                str(d["strategy"] / "strategy_certification_bundle.json"),
+                "--require-benchmark",
+                "--require-evidence",
+                "--require-strategy-certification",
+                "--format",
+                "json",
+            ],
+        ),
+        (
+            "artifact_index",
+            [
+                dpone,
+                "ops",
+                "artifact-index",
+                "--output-dir",
+                str(d["index"]),
+                "--release",
+                "ref",
+                *[
+                    x
+                    for k in ("report", "bench", "registry", "lineage", "bundle", "strategy", "suite")
+                    for x in ("--root", str(d[k]))
+                ],
+                "--format",
+                "json",
+            ],
+        ),
+        (
+            "evidence_chain",
+            [
+                dpone,
+                "ops",
+                "evidence-chain",
+                "--chain-dir",
+                str(d["chain"]),
+                "--release",
+                "ref-1",
+                "--artifact-index",
+                str(d["index"] / "artifact_index.json"),
+                "--format",
+                "json",
+            ],
+        ),
+        (
+            "evidence_chain_verify",
+            [dpone, "ops", "evidence-chain-verify", "--chain-dir", str(d["chain"]), "--format", "json"],
+        ),
+    ]
     timings: dict[str, float] = {}
     peak = 0
     for name, cmd in steps:
@@ -161,12 +320,33 @@ def ours(work: Path, rows: int, env: dict[str, str]) -> dict[str, object]:
     env = {**env, "DPONE_CERTIFY_EVIDENCE_ROOT": str(work / "evidence")}
     config = json.dumps({"resources": {"certify": {"config": {"row_count": rows}}}})
     dagster = str(BIN / "dagster")
-    full = [dagster, "asset", "materialize", "-m", "dpone_certify.definitions", "--select", "group:full_certification",
-            "--partition-range", f"{ids[0]}...{ids[-1]}", "--config-json", config]  # fmt: skip
+    full = [
+        dagster,
+        "asset",
+        "materialize",
+        "-m",
+        "dpone_certify.definitions",
+        "--select",
+        "group:full_certification",
+        "--partition-range",
+        f"{ids[0]}...{ids[-1]}",
+        "--config-json",
+        config,
+    ]
     wall, rc, rss = timed(full, cwd=work, env=env)
-    focused = [dagster, "asset", "materialize", "-m", "dpone_certify.definitions", "--select",
-               "source_sink_matrix,matrix_report", "--partition", "postgres_to_postgres__incremental_merge",
-               "--config-json", config]  # fmt: skip
+    focused = [
+        dagster,
+        "asset",
+        "materialize",
+        "-m",
+        "dpone_certify.definitions",
+        "--select",
+        "source_sink_matrix,matrix_report",
+        "--partition",
+        "postgres_to_postgres__incremental_merge",
+        "--config-json",
+        config,
+    ]
     f_wall, f_rc, f_rss = timed(focused, cwd=work, env=env)
     return {
         "full_graph": {"wall_seconds": round(wall, 2), "exit_code": rc, "peak_rss_mb": round(rss / 2**20)},
@@ -207,14 +387,11 @@ def main() -> None:
     for run in runs:
         r, o = run["reference"], run["ours"]
         print(f"reference sequential dpone CLI chain: {r['wall_seconds']} s (peak {r['peak_rss_mb']} MB per step)")
-        print(
-            f"dagster full graph (one run):        {o['full_graph']['wall_seconds']} s, exit {o['full_graph']['exit_code']}, "
-            f"peak tree RSS {o['full_graph']['peak_rss_mb']} MB"
-        )
+        full, focused = o["full_graph"], o["focused_rerun"]
+        print(f"dagster full graph (one run):        {full['wall_seconds']} s, exit {full['exit_code']}, ", end="")
+        print(f"peak tree RSS {full['peak_rss_mb']} MB")
         print(f"ratio ours/reference:                {run['ratio_full_graph']}")
-        print(
-            f"focused one-case re-run:             {o['focused_rerun']['wall_seconds']} s, peak {o['focused_rerun']['peak_rss_mb']} MB"
-        )
+        print(f"focused one-case re-run:             {focused['wall_seconds']} s, peak {focused['peak_rss_mb']} MB")
 
 
 if __name__ == "__main__":
