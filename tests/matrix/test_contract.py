@@ -43,3 +43,21 @@ def test_contract_cases_are_dpone_files_and_unverified(tmp_path: Path) -> None:
         ],
     )
     assert call.payload["passed"] and call.payload["total_cases"] == len(IDS)
+
+
+def test_isolated_interpreter_mode_gives_the_same_evidence(tmp_path: Path) -> None:
+    """A dpone build in another interpreter (here: this venv's python as a separate process) produces the same
+    files as the in-process fork mode."""
+    import sys
+
+    settings = CaseSettings(row_count=200, change_ratio=0.2, delete_ratio=0.05)
+    spec = [cases_by_id()[IDS[0]]]
+    forked = run_contract_cases(spec, out_dir=tmp_path / "fork", run_id="r", settings=settings, adapter=DponeAdapter())
+    isolated_adapter = DponeAdapter(python=sys.executable)
+    isolated = run_contract_cases(
+        spec, out_dir=tmp_path / "iso", run_id="r", settings=settings, adapter=isolated_adapter
+    )
+    a, b = forked[IDS[0]], isolated[IDS[0]]
+    assert a.status is b.status is CaseStatus.PASSED
+    assert Path(a.behavior_path or "").read_bytes() == Path(b.behavior_path or "").read_bytes()
+    assert Path(a.preflight_path or "").read_bytes() == Path(b.preflight_path or "").read_bytes()
