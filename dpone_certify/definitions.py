@@ -13,6 +13,7 @@ from dpone_certify.automation import SCHEDULES, SENSORS  # noqa: E402
 from dpone_certify.gates import benchmark, chain, matrix, plan  # noqa: E402
 from dpone_certify.gates.common import GROUP, verdict_check  # noqa: E402
 from dpone_certify.gates.io_manager import evidence_io_manager  # noqa: E402
+from dpone_certify.gates.release import RELEASE_ASSETS, RELEASE_CHECKS, RELEASE_JOBS  # noqa: E402
 from dpone_certify.resources import CertifyResource  # noqa: E402
 
 ASSETS = [
@@ -41,9 +42,9 @@ full_certification_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=ASSETS,
-    asset_checks=CHECKS,
-    jobs=[full_certification_job, benchmark.accept_benchmark_baseline],
+    assets=ASSETS + RELEASE_ASSETS,
+    asset_checks=CHECKS + RELEASE_CHECKS,
+    jobs=[full_certification_job, benchmark.accept_benchmark_baseline, *RELEASE_JOBS],
     resources={"certify": CertifyResource(), "io_manager": evidence_io_manager},
     schedules=SCHEDULES,
     sensors=SENSORS,

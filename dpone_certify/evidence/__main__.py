@@ -56,9 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError) as exc:
             print(f"{PROG} verify: cannot read --expected-head {args.expected_head}: {exc}", file=sys.stderr)
             return 2
-    report = verify_evidence(
-        root, run_dpone=not args.no_dpone, expected_head=expected, check_store=args.store
-    )
+    report = verify_evidence(root, run_dpone=not args.no_dpone, expected_head=expected, check_store=args.store)
     if args.json:
         print(json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=True))
     else:

@@ -85,9 +85,7 @@ class AppendResult(BaseModel):
     dpone_outcome: str | None = None
     dpone_rc: int | None = None
     detail: str = ""
-    recovered: str | None = Field(
-        default=None, description="what an interrupted earlier append left, and what we did"
-    )
+    recovered: str | None = Field(default=None, description="what an interrupted earlier append left, and what we did")
 
     @property
     def ok(self) -> bool:
@@ -124,11 +122,7 @@ def unique_release_id(release: str, run_id: str) -> str:
     run gets the same id (and `append_release` then reports `already_recorded`); another run gets another."""
     rel = dpone_safe_release(release)
     if len(rel) > _MAX_RELEASE_PART:
-        rel = (
-            rel[: _MAX_RELEASE_PART - 13].rstrip("._-")
-            + "-"
-            + hashlib.sha256(release.encode()).hexdigest()[:12]
-        )
+        rel = rel[: _MAX_RELEASE_PART - 13].rstrip("._-") + "-" + hashlib.sha256(release.encode()).hexdigest()[:12]
     rid = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("._-")
     if len(rid) > 64:
         rid = rid[:51].rstrip("._-") + "-" + hashlib.sha256(run_id.encode()).hexdigest()[:12]
@@ -252,9 +246,7 @@ def _recover(root: Path) -> str | None:
     if head is not None and release in head.releases:
         journal_path.unlink(missing_ok=True)
         return f"the interrupted append of {release} had committed (the head names it); journal removed"
-    removed = _rollback(
-        root / CHAIN_DIRNAME, journal.get("index_text"), list(journal.get("files_before", []))
-    )
+    removed = _rollback(root / CHAIN_DIRNAME, journal.get("index_text"), list(journal.get("files_before", [])))
     journal_path.unlink(missing_ok=True)
     what = removed or "nothing"
     return f"the interrupted append of {release} was rolled back (removed {what}, index restored)"
@@ -309,10 +301,7 @@ def _validate_answer(
         return str(exc)
     if index is None or index.get("entries") != [*previous, payload]:
         return "the chain index is not the previous index plus this entry"
-    if (
-        index.get("entry_count") != len(previous) + 1
-        or index.get("latest_chain_hash") != payload["chain_hash"]
-    ):
+    if index.get("entry_count") != len(previous) + 1 or index.get("latest_chain_hash") != payload["chain_hash"]:
         return "the chain index's entry_count/latest_chain_hash are inconsistent"
     return None
 

@@ -24,9 +24,7 @@ TEST_RESULT_PREDICATE = "https://in-toto.io/attestation/test-result/v0.1"
 VSA_PREDICATE = "https://slsa.dev/verification_summary/v1"
 DSSE_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 VERIFIER_ID = "urn:dpone-certify:verifier"  # a name for this verifier, not a location
-UNSIGNED_NOTE = (
-    "unsigned: no signer configured; integrity rests on the subject digests and the evidence chain"
-)
+UNSIGNED_NOTE = "unsigned: no signer configured; integrity rests on the subject digests and the evidence chain"
 
 
 @runtime_checkable
@@ -48,9 +46,7 @@ def _sha256_file(path: Path) -> str:
 
 def subjects(files: Mapping[str, Path | str]) -> list[dict[str, Any]]:
     """ResourceDescriptors `{name, digest: {sha256}}`, sorted by name; a missing file raises."""
-    return [
-        {"name": name, "digest": {"sha256": _sha256_file(Path(path))}} for name, path in sorted(files.items())
-    ]
+    return [{"name": name, "digest": {"sha256": _sha256_file(Path(path))}} for name, path in sorted(files.items())]
 
 
 def case_result_statement(

@@ -86,18 +86,12 @@ class StoreStats(BaseModel):
 class StoreVerification(BaseModel):
     ok: bool
     objects_checked: int
-    corrupt: list[str] = Field(
-        default_factory=list, description="digests whose bytes no longer hash to the name"
-    )
-    missing: list[str] = Field(
-        default_factory=list, description="'run_id:name' entries whose object is absent"
-    )
+    corrupt: list[str] = Field(default_factory=list, description="digests whose bytes no longer hash to the name")
+    missing: list[str] = Field(default_factory=list, description="'run_id:name' entries whose object is absent")
 
     @property
     def blockers(self) -> list[str]:
-        return [f"store.object_corrupt:{d}" for d in self.corrupt] + [
-            f"store.object_missing:{m}" for m in self.missing
-        ]
+        return [f"store.object_corrupt:{d}" for d in self.corrupt] + [f"store.object_missing:{m}" for m in self.missing]
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -171,9 +165,7 @@ class EvidenceStore:
             if check.hexdigest() != digest:
                 raise StoreError(f"{source} changed while it was being stored; store it again")
 
-    def put_tree(
-        self, directory: Path | str, *, producer: str, run_id: str, prefix: str = ""
-    ) -> list[StoredArtifact]:
+    def put_tree(self, directory: Path | str, *, producer: str, run_id: str, prefix: str = "") -> list[StoredArtifact]:
         """Store every regular file under `directory` (symlinks and our temp files skipped); each name is
         `prefix` + the file's path relative to `directory`, with `/` separators."""
         base = Path(directory)
@@ -210,9 +202,7 @@ class EvidenceStore:
             merged = dict(current)
             for item in artifacts:
                 if not self.has(item.digest):
-                    raise StoreError(
-                        f"artifact {item.name} ({item.digest}) is not in the store; put it first"
-                    )
+                    raise StoreError(f"artifact {item.name} ({item.digest}) is not in the store; put it first")
                 merged[item.name] = ManifestItem(
                     digest=item.digest, size=item.size, producer=item.producer, run_id=item.run_id
                 )

@@ -64,31 +64,23 @@ _ENTRY_KEYS = (
 class BreakClass(StrEnum):
     ARTIFACT_EDITED = "artifact_edited"  # a file an artifact index lists no longer has its sha256
     ARTIFACT_DELETED = "artifact_deleted"  # a file an artifact index lists is gone
-    INDEX_EDITED = (
-        "index_edited"  # an artifact index file differs from the hash its entry recorded, or is gone
-    )
-    ENTRY_EDITED = (
-        "entry_edited"  # an entry's content no longer matches its hash / its index record / the head
-    )
+    INDEX_EDITED = "index_edited"  # an artifact index file differs from the hash its entry recorded, or is gone
+    ENTRY_EDITED = "entry_edited"  # an entry's content no longer matches its hash / its index record / the head
     ENTRIES_REORDERED = "entries_reordered"  # the chain index lists entries out of their linked order
     ENTRY_INSERTED = "entry_inserted"  # an entry that the head anchor does not know, or a stray entry file
-    ENTRY_DELETED = (
-        "entry_deleted"  # an entry removed from the middle (its successor links to a missing hash)
-    )
+    ENTRY_DELETED = "entry_deleted"  # an entry removed from the middle (its successor links to a missing hash)
     TRUNCATED = "truncated"  # tail entries the head anchor records are gone (or the head itself is gone)
 
 
 REMEDIATION: dict[BreakClass, str] = {
     BreakClass.ARTIFACT_EDITED: "Restore the artifact from the store (materialize the run) and diff it "
     "with the edited copy; treat the edit as an audit event. Never re-index to make it pass.",
-    BreakClass.ARTIFACT_DELETED: "Restore the artifact from the store (materialize the run); "
-    "find who removed it.",
+    BreakClass.ARTIFACT_DELETED: "Restore the artifact from the store (materialize the run); find who removed it.",
     BreakClass.INDEX_EDITED: "Restore the artifact index file from the store or a backup; "
     "compare it with the edited one.",
     BreakClass.ENTRY_EDITED: "Restore the entry file and chain index from a backup; the recorded hashes show "
     "which field changed. Never recompute hashes to make it pass.",
-    BreakClass.ENTRIES_REORDERED: "Restore evidence_chain_index.json from a backup "
-    "(entries in linked order).",
+    BreakClass.ENTRIES_REORDERED: "Restore evidence_chain_index.json from a backup (entries in linked order).",
     BreakClass.ENTRY_INSERTED: "Remove the forged entry (file and index record) after review; if it is "
     "a real append that never reached the head (interrupted), run the next append, which rolls it back.",
     BreakClass.ENTRY_DELETED: "Restore the removed entry file and its index record from a backup.",
@@ -107,11 +99,7 @@ class Break(BaseModel):
 
     @property
     def blocker(self) -> str:
-        return (
-            f"chain.{self.break_class.value}:{self.release}"
-            if self.release
-            else f"chain.{self.break_class.value}"
-        )
+        return f"chain.{self.break_class.value}:{self.release}" if self.release else f"chain.{self.break_class.value}"
 
     def describe(self) -> str:
         where = [
@@ -129,9 +117,7 @@ class Break(BaseModel):
 class VerificationReport(BaseModel):
     root: str
     intact: bool = Field(description="our verdict: no break found and there is a chain to verify")
-    dpone_verified: bool | None = Field(
-        description="dpone's evidence-chain-verify verdict; None if not run / crashed"
-    )
+    dpone_verified: bool | None = Field(description="dpone's evidence-chain-verify verdict; None if not run / crashed")
     dpone_broken_entries: list[str] = Field(default_factory=list)
     dpone_outcome: str | None = None
     breaks: list[Break] = Field(default_factory=list)
@@ -251,17 +237,14 @@ class _Checker:
         release = str(rec.get("release")) if rec.get("release") is not None else None
         missing = [k for k in _ENTRY_KEYS if k not in rec]
         if missing:
-            self.add(
-                BreakClass.ENTRY_EDITED, f"the index record lacks {missing}", release=release, position=i
-            )
+            self.add(BreakClass.ENTRY_EDITED, f"the index record lacks {missing}", release=release, position=i)
             return None
         recorded_root = self.recorded_root(str(rec["entry_path"]))
         entry_file = self.resolve(str(rec["entry_path"]), recorded_root)
         if recompute(rec) != rec.get("chain_hash"):
             self.add(
                 BreakClass.ENTRY_EDITED,
-                "its chain_hash is not the hash of its "
-                "release/created_at/artifact_index_hash/previous_chain_hash",
+                "its chain_hash is not the hash of its release/created_at/artifact_index_hash/previous_chain_hash",
                 release=release,
                 position=i,
                 artifact=str(entry_file),
@@ -301,9 +284,7 @@ class _Checker:
                 )
             if on_disk is not None and on_disk != rec:
                 changed = sorted(
-                    k
-                    for k in set(on_disk) | set(rec)
-                    if not isinstance(on_disk, dict) or on_disk.get(k) != rec.get(k)
+                    k for k in set(on_disk) | set(rec) if not isinstance(on_disk, dict) or on_disk.get(k) != rec.get(k)
                 )
                 self.add(
                     BreakClass.ENTRY_EDITED,
@@ -397,8 +378,7 @@ class _Checker:
         elif digest != item.get("sha256"):
             self.add(
                 BreakClass.ARTIFACT_EDITED,
-                f"the artifact hashes to {digest[:16]}..., "
-                f"the index recorded {str(item.get('sha256'))[:16]}...",
+                f"the artifact hashes to {digest[:16]}..., the index recorded {str(item.get('sha256'))[:16]}...",
                 release=release,
                 position=i,
                 artifact=str(path),
@@ -431,9 +411,7 @@ class _Checker:
             if prev == exp:
                 continue
             if prev is None:
-                self.add(
-                    BreakClass.ENTRY_INSERTED, "a second genesis entry", release=_rel(records[i]), position=i
-                )
+                self.add(BreakClass.ENTRY_INSERTED, "a second genesis entry", release=_rel(records[i]), position=i)
             elif prev in pos_of and pos_of[prev] < i - 1:
                 skipped = range(pos_of[prev] + 1, i)
                 if all(hashes[k] not in referenced for k in skipped):
@@ -487,9 +465,7 @@ class _Checker:
             or head.entry_count != n
             or head.latest_chain_hash != (head.chain_hashes[-1] if n else None)
         ):
-            self.notes.append(
-                f"the {source} head is inconsistent with itself; compared by its chain_hashes list"
-            )
+            self.notes.append(f"the {source} head is inconsistent with itself; compared by its chain_hashes list")
         present_hashes = set(hashes)
         missing = [k for k in range(n) if head.chain_hashes[k] not in present_hashes]
         for k in missing:
@@ -693,13 +669,8 @@ def verify_evidence(
         if expected is not None:
             checker.check_head(records, expected, exact=False, source="expected")
             head_checked.append("expected")
-            if (
-                file_head is not None
-                and file_head.chain_hashes[: len(expected.chain_hashes)] != expected.chain_hashes
-            ):
-                checker.notes.append(
-                    "chain_head.json does not extend the expected head: the head file was rewritten"
-                )
+            if file_head is not None and file_head.chain_hashes[: len(expected.chain_hashes)] != expected.chain_hashes:
+                checker.notes.append("chain_head.json does not extend the expected head: the head file was rewritten")
 
         store_blockers: list[str] = []
         if check_store:

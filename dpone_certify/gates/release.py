@@ -5,7 +5,6 @@ Inputs are the upstream records (loaded by the evidence IO manager by lineage), 
 a forged `{"passed": true}` anywhere under the evidence root reaches no gate. The logic lives in
 `dpone_certify.release.*`; the assets only wire records in and records out."""
 
-
 from typing import Any
 
 import dagster as dg
@@ -59,8 +58,10 @@ def _producer_record(
         release=certify.release_name(),
         extra={**result.extra, DOMAINS_KEY: {d.name: d.to_json() for d in result.domains}},
     )
-    rows = [{"domain": d.name, "status": d.status.value, "artifact": d.artifact or "", "reason": d.reason}
-            for d in result.domains]  # fmt: skip
+    rows = [
+        {"domain": d.name, "status": d.status.value, "artifact": d.artifact or "", "reason": d.reason}
+        for d in result.domains
+    ]
     return finish(certify, record, {"domains": _domain_table(rows)})
 
 
@@ -74,9 +75,7 @@ def performance_evidence(
     if benchmark_baseline is None:
         result = ProducerResult(summary="benchmark_baseline was never materialized.")
         result.block("gate.input_missing:benchmark_baseline", "performance.missing")
-        result.domains = [
-            missing(d, "benchmark_baseline was never materialized") for d in performance.DOMAINS
-        ]
+        result.domains = [missing(d, "benchmark_baseline was never materialized") for d in performance.DOMAINS]
     else:
         result = performance.produce(benchmark_baseline)
     return _producer_record(context, certify, "performance_evidence", result)
@@ -84,7 +83,9 @@ def performance_evidence(
 
 def _local_domain(context: dg.AssetExecutionContext, certify: CertifyResource, domain: str, records: dict) -> Any:
     gate = f"{domain}_evidence"
-    return _producer_record(context, certify, gate, domains.produce(domain, records, certify.gate_dir(context.run_id, gate)))
+    return _producer_record(
+        context, certify, gate, domains.produce(domain, records, certify.gate_dir(context.run_id, gate))
+    )
 
 
 @dg.asset(**_ASSET, kinds={"dpone"})
@@ -117,10 +118,13 @@ def supply_chain_evidence(context: dg.AssetExecutionContext, certify: CertifyRes
     from dpone_certify.matrix.catalogue import dpone_version
 
     result = supply.produce(
-        adapter=certify.adapter(), out=certify.gate_dir(context.run_id, "supply_chain_evidence"),
-        release=certify.release_name(), version=dpone_version(), wheel=certify.dpone_wheel,
+        adapter=certify.adapter(),
+        out=certify.gate_dir(context.run_id, "supply_chain_evidence"),
+        release=certify.release_name(),
+        version=dpone_version(),
+        wheel=certify.dpone_wheel,
         check_installed=not certify.dpone_python,
-    )  # fmt: skip
+    )
     return _producer_record(context, certify, "supply_chain_evidence", result)
 
 
@@ -134,13 +138,19 @@ def docs_evidence(
     artifact_index: GateRecord | None,
 ) -> dg.Output[GateRecord]:
     """docs: `dpone ops docs-publish-pack` over this certification's release-facing reports."""
-    upstream = {"benchmark_baseline": benchmark_baseline, "run_registry": run_registry,
-                "lineage_report": lineage_report, "artifact_index": artifact_index}  # fmt: skip
+    upstream = {
+        "benchmark_baseline": benchmark_baseline,
+        "run_registry": run_registry,
+        "lineage_report": lineage_report,
+        "artifact_index": artifact_index,
+    }
     sections = {name: (rec.artifacts.get("report") if rec else None) for name, rec in upstream.items()}
     result = docs.produce(
-        adapter=certify.adapter(), out=certify.gate_dir(context.run_id, "docs_evidence"),
-        release=certify.release_name(), sections=sections,
-    )  # fmt: skip
+        adapter=certify.adapter(),
+        out=certify.gate_dir(context.run_id, "docs_evidence"),
+        release=certify.release_name(),
+        sections=sections,
+    )
     return _producer_record(context, certify, "docs_evidence", result)
 
 
@@ -161,11 +171,14 @@ def observability_evidence(
     from dpone_certify.matrix.catalogue import dpone_version
 
     result = observability.produce(
-        adapter=certify.adapter(), out=certify.gate_dir(context.run_id, "observability_evidence"),
+        adapter=certify.adapter(),
+        out=certify.gate_dir(context.run_id, "observability_evidence"),
         run_report=reliability_evidence.artifacts.get("run_report") if reliability_evidence else None,
-        release=certify.release_name(), version=dpone_version(), profile=certify.resolved_profile().value,
+        release=certify.release_name(),
+        version=dpone_version(),
+        profile=certify.resolved_profile().value,
         run_id=context.run_id,
-    )  # fmt: skip
+    )
     return _producer_record(context, certify, "observability_evidence", result)
 
 
@@ -177,12 +190,25 @@ def cdc_evidence(context: dg.AssetExecutionContext, certify: CertifyResource) ->
 
 # security scans everything the run consumed and produced, so it runs after every other producer.
 SCANNED = (
-    "matrix_report", "benchmark_baseline", "run_registry", "lineage_report", "evidence_bundle",
-    "strategy_certification_bundle", "certification_suite", "artifact_index", "evidence_chain",
-    "performance_evidence", "supply_chain_evidence", "docs_evidence", "reliability_evidence",
-    "observability_evidence", "cdc_evidence", "local_matrix_evidence", "correctness_evidence",
+    "matrix_report",
+    "benchmark_baseline",
+    "run_registry",
+    "lineage_report",
+    "evidence_bundle",
+    "strategy_certification_bundle",
+    "certification_suite",
+    "artifact_index",
+    "evidence_chain",
+    "performance_evidence",
+    "supply_chain_evidence",
+    "docs_evidence",
+    "reliability_evidence",
+    "observability_evidence",
+    "cdc_evidence",
+    "local_matrix_evidence",
+    "correctness_evidence",
     "schema_evolution_evidence",
-)  # fmt: skip
+)
 
 
 @dg.asset(
@@ -191,16 +217,22 @@ SCANNED = (
     ins={"source_sink_matrix": dg.AssetIn("source_sink_matrix"), **{name: dg.AssetIn(name) for name in SCANNED}},
 )
 def security_evidence(
-    context: dg.AssetExecutionContext, certify: CertifyResource, source_sink_matrix: dict[str, CaseRecord], **upstream: Any
+    context: dg.AssetExecutionContext,
+    certify: CertifyResource,
+    source_sink_matrix: dict[str, CaseRecord],
+    **upstream: Any,
 ) -> dg.Output[GateRecord]:
     """security: our secret scan over every evidence file of the run, and dpone's security audit over the
     manifests the local profile generated (dpone's audit output is what the gate reads)."""
     records = [r for r in upstream.values() if isinstance(r, GateRecord)]
     scan_dirs = [r.output_dir for r in records] + [p for r in records for p in r.artifacts.values()]
     result = security.produce(
-        adapter=certify.adapter(), out=certify.gate_dir(context.run_id, "security_evidence"), root=certify.root(),
-        records=[source_sink_matrix[k] for k in sorted(source_sink_matrix)], scan_dirs=scan_dirs,
-    )  # fmt: skip
+        adapter=certify.adapter(),
+        out=certify.gate_dir(context.run_id, "security_evidence"),
+        root=certify.root(),
+        records=[source_sink_matrix[k] for k in sorted(source_sink_matrix)],
+        scan_dirs=scan_dirs,
+    )
     result.extra["not_scanned_inputs"] = sorted(name for name, rec in upstream.items() if rec is None)
     return _producer_record(context, certify, "security_evidence", result)
 
@@ -277,14 +309,23 @@ def production_maturity(
 ) -> dg.Output[GateRecord]:
     """dpone's production-maturity (default domains cdc, performance, security, supply_chain, governance, docs;
     observability as an optional domain) over the artifacts the producers really produced."""
-    inputs = [performance_evidence, security_evidence, supply_chain_evidence, docs_evidence, cdc_evidence,
-              observability_evidence]  # fmt: skip
+    inputs = [
+        performance_evidence,
+        security_evidence,
+        supply_chain_evidence,
+        docs_evidence,
+        cdc_evidence,
+        observability_evidence,
+    ]
     found = readiness.collect(inputs, (*readiness.PRODUCTION_DEFAULT, "observability"))
     outcome = readiness.evaluate(
-        adapter=certify.adapter(), command="production-maturity",
-        out=certify.gate_dir(context.run_id, "production_maturity"), release=certify.release_name(),
-        domains=found, defaults=readiness.PRODUCTION_DEFAULT,
-    )  # fmt: skip
+        adapter=certify.adapter(),
+        command="production-maturity",
+        out=certify.gate_dir(context.run_id, "production_maturity"),
+        release=certify.release_name(),
+        domains=found,
+        defaults=readiness.PRODUCTION_DEFAULT,
+    )
     return _readiness_record(context, certify, "production_maturity", outcome, inputs)
 
 
@@ -301,14 +342,23 @@ def industrial_readiness(
     """dpone's industrial-readiness over the produced domains, requiring every case dpone's catalogue marks
     local-service-supported (`--case source:sink:strategy`): the release bar is dpone's own claim of what can
     be certified locally, not the subset this run happened to select."""
-    inputs = [local_matrix_evidence, correctness_evidence, reliability_evidence, performance_evidence,
-              schema_evolution_evidence]  # fmt: skip
+    inputs = [
+        local_matrix_evidence,
+        correctness_evidence,
+        reliability_evidence,
+        performance_evidence,
+        schema_evolution_evidence,
+    ]
     found = readiness.collect(inputs, readiness.INDUSTRIAL_DEFAULT)
     outcome = readiness.evaluate(
-        adapter=certify.adapter(), command="industrial-readiness",
-        out=certify.gate_dir(context.run_id, "industrial_readiness"), release=certify.release_name(),
-        domains=found, defaults=readiness.INDUSTRIAL_DEFAULT, cases=readiness.local_service_cases(),
-    )  # fmt: skip
+        adapter=certify.adapter(),
+        command="industrial-readiness",
+        out=certify.gate_dir(context.run_id, "industrial_readiness"),
+        release=certify.release_name(),
+        domains=found,
+        defaults=readiness.INDUSTRIAL_DEFAULT,
+        cases=readiness.local_service_cases(),
+    )
     return _readiness_record(context, certify, "industrial_readiness", outcome, inputs)
 
 

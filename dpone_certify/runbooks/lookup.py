@@ -197,9 +197,7 @@ def _validate(raw: Any) -> tuple[RunbookEntry, ...]:
             raise CatalogueError(f"{CATALOGUE_FILE} entry #{number} ({name!r}) is invalid:\n{exc}") from exc
         if entry.blocker in seen:
             first = seen[entry.blocker]
-            raise CatalogueError(
-                f"{CATALOGUE_FILE} entry #{number} ({entry.blocker!r}) duplicates entry #{first}"
-            )
+            raise CatalogueError(f"{CATALOGUE_FILE} entry #{number} ({entry.blocker!r}) duplicates entry #{first}")
         seen[entry.blocker] = number
         entries.append(entry)
     return tuple(entries)
@@ -279,8 +277,7 @@ def _generic(blocker: str, gate: str | None, evidence_dir: str, problem: str | N
         f"The failing check of asset `{asset}` in the Dagster UI: its metadata lists every blocker, "
         "the dpone command that ran, its exit code and the tail of its stderr.",
         f"The gate's own JSON and Markdown output in the run folder under {evidence_dir}.",
-        "The dpone 0.88 contracts notes (shared docs, section 7, blocker index) for where dpone emits "
-        "this string.",
+        "The dpone 0.88 contracts notes (shared docs, section 7, blocker index) for where dpone emits this string.",
     ]
     if problem:
         inspect.insert(0, f"The remediation catalogue could not be loaded: {problem}")
@@ -328,9 +325,7 @@ def remediation_for(blocker: str, *, gate: str | None = None, evidence_dir: str 
     gate_ref = _PLACEHOLDER.fullmatch(entry.gate)
     resolved_gate = gate or (captured[gate_ref.group(1)] if gate_ref else entry.gate)
     values = {_fill_name(name): value for name, value in captured.items()}
-    values.update(
-        asset=resolved_gate, evidence_dir=evidence_dir, partition=_partition(captured) or "<case_id>"
-    )
+    values.update(asset=resolved_gate, evidence_dir=evidence_dir, partition=_partition(captured) or "<case_id>")
     fill = _filler(values)
     return Remediation(
         blocker=blocker,
@@ -364,9 +359,7 @@ def render_markdown(remediations: list[Remediation]) -> str:
     sections: list[str] = []
     for item in remediations:
         source = (
-            f"catalogue entry `{item.pattern}`"
-            if item.known
-            else "no catalogue entry: generic triage, please add one"
+            f"catalogue entry `{item.pattern}`" if item.known else "no catalogue entry: generic triage, please add one"
         )
         lines = [
             f"### `{item.blocker}`",

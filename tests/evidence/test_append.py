@@ -83,9 +83,7 @@ def test_two_threads_append_different_releases(evidence: Evidence) -> None:
 
 
 def _process_append(root: str, release: str, index: str, queue: Any) -> None:
-    result = append_release(
-        Path(root), release_id=release, artifact_index_path=Path(index), adapter=DponeAdapter()
-    )
+    result = append_release(Path(root), release_id=release, artifact_index_path=Path(index), adapter=DponeAdapter())
     queue.put(result.model_dump(mode="json"))
 
 
@@ -145,9 +143,7 @@ class _KilledAfterDpone(DponeAdapter):
 
 
 def _killed_append(root: str, index: str) -> None:
-    append_release(
-        Path(root), release_id="killed", artifact_index_path=Path(index), adapter=_KilledAfterDpone()
-    )
+    append_release(Path(root), release_id="killed", artifact_index_path=Path(index), adapter=_KilledAfterDpone())
 
 
 def test_append_killed_mid_way_is_rolled_back_by_the_next_append(evidence: Evidence) -> None:
@@ -162,9 +158,7 @@ def test_append_killed_mid_way_is_rolled_back_by_the_next_append(evidence: Evide
     assert evidence.chain_index()["entry_count"] == 4  # dpone's entry is there, the head does not know it
 
     report = verify_evidence(evidence.root, adapter=evidence.adapter)
-    assert [(b.break_class, b.position, b.release) for b in report.breaks] == [
-        (BreakClass.ENTRY_INSERTED, 3, "killed")
-    ]
+    assert [(b.break_class, b.position, b.release) for b in report.breaks] == [(BreakClass.ENTRY_INSERTED, 3, "killed")]
     assert any("interrupted" in n for n in report.notes)
 
     # A retry of the killed step rolls the half-done append back and appends it properly.

@@ -51,9 +51,7 @@ def test_put_tree_manifest_and_materialize_round_trip(evidence: Evidence, tmp_pa
         run_id="run-a",
         prefix="benchmark_baseline/",
     )
-    stored += store.put_tree(
-        run_dir / "strategy", producer="strategy_bundle", run_id="run-a", prefix="strategy/"
-    )
+    stored += store.put_tree(run_dir / "strategy", producer="strategy_bundle", run_id="run-a", prefix="strategy/")
     path = store.write_run_manifest("run-a", stored[:2])
     store.write_run_manifest("run-a", stored[2:])  # a second asset of the same run extends the manifest
     manifest = json.loads(path.read_text())
@@ -76,9 +74,7 @@ def test_put_tree_manifest_and_materialize_round_trip(evidence: Evidence, tmp_pa
 
 def test_verify_objects_names_a_corrupt_object(tmp_path: Path) -> None:
     store = EvidenceStore(tmp_path)
-    item = store.put_file(
-        write(tmp_path / "a.json", b'{"passed": true}'), name="a.json", producer="p", run_id="r1"
-    )
+    item = store.put_file(write(tmp_path / "a.json", b'{"passed": true}'), name="a.json", producer="p", run_id="r1")
     store.write_run_manifest("r1", [item])
     obj = store.object_path(item.digest)
     os.chmod(obj, 0o644)

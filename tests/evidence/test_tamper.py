@@ -29,9 +29,7 @@ def only(report: VerificationReport, cls: BreakClass) -> list[Break]:
     return [b for b in report.breaks if b.break_class is cls]
 
 
-def forged_entry(
-    evidence: Evidence, release: str, previous: str | None, index_path: Path
-) -> dict[str, object]:
+def forged_entry(evidence: Evidence, release: str, previous: str | None, index_path: Path) -> dict[str, object]:
     created_at = datetime.now(UTC).isoformat()
     index_hash = sha256_path(index_path)
     chain_dir = evidence.chain_dir
@@ -233,9 +231,7 @@ def test_truncated_tail_passes_dpone_but_not_us(evidence: Evidence) -> None:
 
     report = run(evidence)
     assert report.dpone_verified is True  # dpone's verify is satisfied with the shorter chain
-    assert [(b.break_class, b.position, b.release) for b in report.breaks] == [
-        (BreakClass.TRUNCATED, 2, last)
-    ]
+    assert [(b.break_class, b.position, b.release) for b in report.breaks] == [(BreakClass.TRUNCATED, 2, last)]
     assert report.blockers == [f"chain.truncated:{last}"]
 
 
@@ -259,9 +255,7 @@ def test_truncation_with_a_rewritten_head_file_is_caught_by_the_expected_head(ev
 
     assert run(evidence).intact  # the file head was rewritten too: only an outside anchor helps
     report = run(evidence, expected_head=anchored)
-    assert [(b.break_class, b.position, b.release) for b in report.breaks] == [
-        (BreakClass.TRUNCATED, 2, last)
-    ]
+    assert [(b.break_class, b.position, b.release) for b in report.breaks] == [(BreakClass.TRUNCATED, 2, last)]
     assert any("does not extend the expected head" in n for n in report.notes)
 
 

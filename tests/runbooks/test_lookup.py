@@ -82,9 +82,7 @@ CASES: list[tuple[str, str]] = [
     # production-maturity
     *_literal(*(f"{domain}.{suffix}" for domain in MATURITY_DOMAINS for suffix in ("missing", "not_passed"))),
     # industrial-readiness
-    *_literal(
-        *(f"{domain}.{suffix}" for domain in READINESS_DOMAINS for suffix in ("missing", "not_passed"))
-    ),
+    *_literal(*(f"{domain}.{suffix}" for domain in READINESS_DOMAINS for suffix in ("missing", "not_passed"))),
     (
         "local_matrix.case_missing:postgres:mssql:incremental_merge",
         "local_matrix.case_missing:<source:sink:strategy>",
@@ -122,6 +120,22 @@ CASES: list[tuple[str, str]] = [
     *_literal("security.no_findings"),
     # ours: gate calls
     *_literal("evidence_bundle.embedded_simulation"),
+    *_literal(
+        "signature.missing_key",
+        "subjects.empty",
+        "supply_chain.wheel_unavailable",
+        "supply_chain.wheel_mismatch",
+        "reliability.lock_not_enforced",
+        "reliability.committed_rerun",
+        "reliability.resume_not_enforced",
+        "reliability.retry_not_attempted",
+        "reliability.experiment_error",
+        "reliability.engine_unavailable",
+        "observability.resource_attributes_missing",
+    ),
+    ("subject.missing.dist/dpone-0.88.0-py3-none-any.whl", "subject.missing.<path>"),
+    ("docs.section_failed:artifact_index", "docs.section_failed:<name>"),
+    ("observability.index_checksum_mismatch:prometheus_metrics.prom", "observability.index_checksum_mismatch:<name>"),
     ("gate.crashed:certification_suite", "gate.crashed:<gate>"),
     ("gate.timeout:source_sink_matrix", "gate.timeout:<gate>"),
     ("artifact.invalid_shape:lineage_report", "artifact.invalid_shape:<gate>"),
@@ -329,10 +343,7 @@ def test_type_fidelity_fills_both_types() -> None:
 def test_gate_placeholder_becomes_the_asset() -> None:
     remediation = remediation_for("gate.crashed:lineage_report")
     assert remediation.gate == "lineage_report"
-    assert (
-        "dagster asset materialize -m dpone_certify.definitions --select lineage_report"
-        in remediation.reproduce
-    )
+    assert "dagster asset materialize -m dpone_certify.definitions --select lineage_report" in remediation.reproduce
     assert "stderr" in " ".join(remediation.inspect)
 
 
@@ -396,9 +407,7 @@ _GOOD = {
     "gate": "source_sink_matrix",
     "meaning": "m",
     "inspect": ["i"],
-    "reproduce": [
-        "dagster asset materialize -m dpone_certify.definitions --select {asset} --partition {partition}"
-    ],
+    "reproduce": ["dagster asset materialize -m dpone_certify.definitions --select {asset} --partition {partition}"],
     "fix": ["f"],
     "do_not": ["d"],
 }
