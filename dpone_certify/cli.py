@@ -43,6 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from dpone_certify.definitions import ASSETS, defs
+    from dpone_certify.gates.release import RELEASE_ASSETS
 
     keys, assets = _selection(args.case or [], args.select or [])
     config: dict[str, object] = {}
@@ -51,7 +52,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if value is not None:
             config[name] = value
     if not assets:
-        assets = [a.key.to_user_string() for a in ASSETS]
+        gates = ASSETS + RELEASE_ASSETS if args.release_gates else ASSETS
+        assets = [a.key.to_user_string() for a in gates]
     selection = [dg.AssetKey.from_user_string(a) for a in assets]
     if len(keys) == 1:
         tags = {"dagster/partition": keys[0]}
@@ -149,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--case", action="append", help="matrix case id(s); default: all (repeatable)")
     run.add_argument("--select", action="append", help="asset key(s) to materialize; default: all gates")
+    run.add_argument(
+        "--release-gates",
+        action="store_true",
+        help="also produce the release domains and run production-maturity and industrial-readiness",
+    )
     run.add_argument("--evidence-root", dest="evidence_root")
     run.add_argument("--release")
     run.add_argument("--row-count", dest="row_count", type=int)
