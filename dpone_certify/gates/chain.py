@@ -21,6 +21,7 @@ from dpone_certify.dpone.models import (
 )
 from dpone_certify.gates.common import GROUP, add_unverified_blocker, finish, input_missing
 from dpone_certify.gates.io_manager import write_json_atomic
+from dpone_certify.gates.keys import FULL_CERTIFICATION_GATES
 from dpone_certify.gates.records import GateRecord
 from dpone_certify.matrix.records import EvidenceStatus
 from dpone_certify.resources import CertifyResource
@@ -450,15 +451,10 @@ def certification_suite(
 
 
 # ---- artifact_index ------------------------------------------------------------------------------------
-INDEXED = (
-    "matrix_report",
-    "benchmark_baseline",
-    "run_registry",
-    "lineage_report",
-    "evidence_bundle",
-    "strategy_certification_bundle",
-    "certification_suite",
-)
+# The gates between the matrix and the index, whose output folders the index covers.
+INDEXED = FULL_CERTIFICATION_GATES[
+    FULL_CERTIFICATION_GATES.index("matrix_report") : FULL_CERTIFICATION_GATES.index("artifact_index")
+]
 
 
 @dg.asset(group_name=GROUP, backfill_policy=dg.BackfillPolicy.single_run(), kinds={"dpone"})

@@ -10,6 +10,7 @@ from typing import Any
 import dagster as dg
 
 from dpone_certify.gates.common import GROUP, finish, verdict_check
+from dpone_certify.gates.keys import FULL_CERTIFICATION_GATES, RELEASE_PRODUCERS
 from dpone_certify.gates.records import GateRecord
 from dpone_certify.matrix.records import CaseRecord, EvidenceStatus
 from dpone_certify.release import cdc, docs, domains, observability, performance, readiness, reliability, security
@@ -188,27 +189,10 @@ def cdc_evidence(context: dg.AssetExecutionContext, certify: CertifyResource) ->
     return _producer_record(context, certify, "cdc_evidence", cdc.produce())
 
 
-# security scans everything the run consumed and produced, so it runs after every other producer.
-SCANNED = (
-    "matrix_report",
-    "benchmark_baseline",
-    "run_registry",
-    "lineage_report",
-    "evidence_bundle",
-    "strategy_certification_bundle",
-    "certification_suite",
-    "artifact_index",
-    "evidence_chain",
-    "performance_evidence",
-    "supply_chain_evidence",
-    "docs_evidence",
-    "reliability_evidence",
-    "observability_evidence",
-    "cdc_evidence",
-    "local_matrix_evidence",
-    "correctness_evidence",
-    "schema_evolution_evidence",
-)
+# security scans everything the run consumed and produced, so it runs after every other producer (the plan
+# holds no run evidence; the matrix is loaded separately, per case).
+NOT_SCANNED = frozenset({"certification_plan", "source_sink_matrix", "security_evidence"})
+SCANNED = tuple(g for g in (*FULL_CERTIFICATION_GATES, *RELEASE_PRODUCERS) if g not in NOT_SCANNED)
 
 
 @dg.asset(

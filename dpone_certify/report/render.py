@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from dpone_certify.gates.keys import ALL_GATES
 from dpone_certify.gates.presentation import UNVERIFIED_LABEL, evidence_label, reproduce_hint
 from dpone_certify.gates.records import GateRecord
 from dpone_certify.matrix.records import EvidenceStatus
@@ -27,19 +28,7 @@ from dpone_certify.runbooks import Remediation, remediations_for
 from dpone_certify.secrets import redact, redact_obj
 
 # The gates of group `full_certification` in dependency order (tests pin this to the Definitions).
-GATE_ORDER: tuple[str, ...] = (
-    "certification_plan",
-    "source_sink_matrix",
-    "matrix_report",
-    "benchmark_baseline",
-    "run_registry",
-    "lineage_report",
-    "evidence_bundle",
-    "strategy_certification_bundle",
-    "certification_suite",
-    "artifact_index",
-    "evidence_chain",
-)
+GATE_ORDER: tuple[str, ...] = ALL_GATES
 RECORD_FILE = "gate_record.json"
 MATRIX_RUN_FILE = "source_sink_matrix/matrix_run.json"
 REPORT_STEM = "remediation_report"

@@ -24,6 +24,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from dpone_certify.gates.keys import ALL_GATES
+
 CATALOGUE_FILE = "remediations.yaml"
 GENERIC_PATTERN = "*"
 DAGSTER_MATERIALIZE = "dagster asset materialize"
@@ -31,35 +33,7 @@ DAGSTER_MATERIALIZE = "dagster asset materialize"
 DEFAULT_EVIDENCE_DIR = "${DPONE_CERTIFY_EVIDENCE_ROOT:-.dpone-certify/evidence}"
 
 # Asset keys of the code location: an entry's `gate` must be one of these or one of its own placeholders.
-ASSET_KEYS: frozenset[str] = frozenset(
-    {
-        # group full_certification
-        "certification_plan",
-        "source_sink_matrix",
-        "matrix_report",
-        "benchmark_baseline",
-        "run_registry",
-        "lineage_report",
-        "evidence_bundle",
-        "strategy_certification_bundle",
-        "certification_suite",
-        "artifact_index",
-        "evidence_chain",
-        # group release
-        "production_maturity",
-        "industrial_readiness",
-        "security_evidence",
-        "supply_chain_evidence",
-        "docs_evidence",
-        "reliability_evidence",
-        "observability_evidence",
-        "cdc_evidence",
-        "performance_evidence",
-        "local_matrix_evidence",
-        "correctness_evidence",
-        "schema_evolution_evidence",
-    }
-)
+ASSET_KEYS: frozenset[str] = frozenset(ALL_GATES)
 
 _PLACEHOLDER = re.compile(r"<([^<>]+)>")
 _FILL = re.compile(r"\{([a-z_]+)\}")

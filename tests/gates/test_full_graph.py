@@ -134,3 +134,12 @@ def test_rerunning_one_gate_consumes_lineage_not_a_folder_scan(graph_run: dict[s
         (root / "runs" / result.run_id / "certification_suite" / "gate_record.json").read_text()
     )
     assert sorted(rerun.blockers) == sorted(graph_run["records"]["certification_suite"].blockers)
+
+
+def test_gate_keys_match_the_definitions() -> None:
+    from dpone_certify.definitions import defs
+    from dpone_certify.gates.keys import ALL_GATES, FULL_CERTIFICATION_GATES
+
+    assert [a.key.path[-1] for a in ASSETS] == list(FULL_CERTIFICATION_GATES)
+    defined = {k.path[-1] for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert defined == set(ALL_GATES)

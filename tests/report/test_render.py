@@ -66,8 +66,11 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_gate_order_is_the_graph() -> None:
     from dpone_certify.definitions import ASSETS
+    from dpone_certify.gates.release import RELEASE_ASSETS
 
-    assert list(GATE_ORDER) == [a.key.path[-1] for a in ASSETS]
+    assert list(GATE_ORDER) == [a.key.path[-1] for a in ASSETS] + sorted(
+        (a.key.path[-1] for a in RELEASE_ASSETS), key=GATE_ORDER.index
+    )
 
 
 def test_collect(root: Path) -> None:
