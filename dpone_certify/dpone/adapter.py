@@ -169,26 +169,20 @@ class DponeAdapter:
     ) -> DponeCall:
         return self.call(gate, "cli", {"argv": list(argv)}, cwd=cwd, env=env, timeout_seconds=timeout_seconds)
 
-    def command(
+    def service(
         self,
         gate: str,
-        module: str,
-        function: str,
-        argv: Sequence[str],
+        op: str,
+        args: dict[str, Any],
         *,
-        cli_prefix: Sequence[str],
+        cli_equivalent: Sequence[str],
         timeout_seconds: float | None = None,
     ) -> DponeCall:
-        """A context-free dpone command called through its command module (see worker.op_command); reported
-        as the equivalent `dpone <cli_prefix> <argv>` call."""
-        call = self.call(
-            gate,
-            "command",
-            {"module": module, "function": function, "argv": list(argv)},
-            timeout_seconds=timeout_seconds,
-        )
+        """A worker op that runs the body of one dpone command through its service class; reported as the
+        equivalent `dpone <cli_equivalent>` call, which gives the same files and JSON."""
+        call = self.call(gate, op, args, timeout_seconds=timeout_seconds)
         call.op = "cli"
-        call.argv = [redact(a, self.secrets) for a in (*cli_prefix, *argv[1:])]
+        call.argv = [redact(a, self.secrets) for a in cli_equivalent]
         return call
 
     def call(

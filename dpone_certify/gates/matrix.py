@@ -236,13 +236,14 @@ def matrix_report(
     if any(not r.covered for r in records):
         blockers.append("matrix.coverage_incomplete")
     dpone_out = out / "dpone"
-    # dpone's own command module: same code and JSON as `dpone ops integration-matrix-report`, without the
-    # ~3 s import of dpone's whole CLI, which matters for a focused one-case re-run.
-    call = certify.adapter().command(
+    # The body of `dpone ops integration-matrix-report` through its service class: same files and JSON,
+    # without the ~3 s import of dpone's whole CLI, which matters for a focused one-case re-run.
+    call = certify.adapter().service(
         "matrix_report",
-        "integration_matrix_report_cmd",
-        "cmd_integration_matrix_report",
-        [
+        "matrix_report",
+        {"artifact_dir": str(input_dir), "output_dir": str(dpone_out)},
+        cli_equivalent=[
+            "ops",
             "integration-matrix-report",
             "--artifact-dir",
             str(input_dir),
@@ -251,7 +252,6 @@ def matrix_report(
             "--format",
             "json",
         ],
-        cli_prefix=["ops", "integration-matrix-report"],
     )
     dpone_passed = False
     try:

@@ -28,6 +28,13 @@ def test_contract_cases_are_dpone_files_and_unverified(tmp_path: Path) -> None:
         assert behavior["configured_row_count"] == 500 and behavior["changed_row_count"] == 100
         assert rec.wide_columns == 120
 
+    # Same content as dpone's own serialisation of the same simulation.
+    from dpone.integration_matrix import DEFAULT_INTEGRATION_MATRIX
+
+    dpone_case = next(c for c in DEFAULT_INTEGRATION_MATRIX.cases if c.case_id == IDS[0])
+    expected = json.loads(dpone_case.simulate_mock_strategy_behavior(row_count=500).to_json())
+    assert json.loads(Path(records[IDS[0]].behavior_path or "").read_text()) == expected
+
     # dpone's own report accepts them.
     call = DponeAdapter().cli(
         "matrix_report",
