@@ -73,7 +73,12 @@ def benchmark_baseline(
         gate="benchmark_baseline",
         run_id=context.run_id,
         profile=matrix_report.profile,
-        evidence_status=EvidenceStatus.PASS if not blockers else EvidenceStatus.FAIL,
+        # A real measurement, but of whatever the matrix did: dpone's simulation under the contract profile.
+        evidence_status=(
+            EvidenceStatus.UNVERIFIED
+            if matrix_report.evidence_status is EvidenceStatus.UNVERIFIED
+            else (EvidenceStatus.PASS if not blockers else EvidenceStatus.FAIL)
+        ),
         passed=not blockers,
         blockers=blockers,
         artifacts={"report": str(report_path), "measured_metrics": str(metrics_path)}
@@ -111,7 +116,7 @@ def accept_benchmark_baseline_op(context: dg.OpExecutionContext, certify: Certif
         case_ids=record.extra.get("case_ids", []),
         metrics=record.metrics,
         run_id=record.run_id,
-        source=str(path),
+        source=str(path.relative_to(certify.root())),
     )
     context.log.info(f"accepted baseline written to {accepted}")
     context.add_output_metadata({"baseline": dg.MetadataValue.path(str(accepted)), **record.metrics})
