@@ -189,6 +189,39 @@ def _link(src: Path, dest: Path) -> None:
         shutil.copyfile(src, dest)
 
 
+def write_case_statements(path: Path, records: list[CaseRecord], input_dir: Path) -> Path:
+    """Each covered case as an in-toto test-result statement (JSON Lines bundle), its subjects the case's
+    evidence files by sha256. A pass on simulated evidence is WARNED, never PASSED."""
+    from dpone_certify.evidence.intoto import case_result_statement
+
+    lines = []
+    for r in records:
+        files = {name: input_dir / name for name in (f"{r.case_id}.json", f"{r.case_id}__behavior.json")}
+        files.update({name: Path(p) for name, p in r.artifacts.items() if Path(p).is_file()})
+        if not r.covered or not all(Path(p).is_file() for p in files.values()):
+            continue
+        configuration = [
+            {
+                "name": "dpone_certify.case",
+                "annotations": {
+                    "profile": r.profile.value,
+                    "evidence_status": r.evidence_status.value,
+                    "engine": r.engine,
+                    "run_id": r.run_id,
+                    "blockers": r.blockers,
+                },
+            }
+        ]
+        passed = r.status is CaseStatus.PASSED
+        unverified = r.evidence_status is EvidenceStatus.UNVERIFIED
+        statement = case_result_statement(
+            r.case_id, passed, files, configuration=configuration, warned=passed and unverified
+        )
+        lines.append(json.dumps(statement, sort_keys=True))
+    path.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+    return path
+
+
 def weakest_profile(profiles: list[str]) -> Profile:
     """The profile a mixed matrix is judged by: simulated evidence taints the whole report."""
     for candidate in (Profile.CONTRACT, Profile.LOCAL, Profile.LIVE):
@@ -296,6 +329,7 @@ def matrix_report(
     }
     cert_path = out / "matrix_certification.json"
     write_json_atomic(cert_path, certification)
+    bundle_path = write_case_statements(out / "intoto_statements.jsonl", records, input_dir)
     record = GateRecord(
         gate="matrix_report",
         run_id=context.run_id,
@@ -306,6 +340,7 @@ def matrix_report(
         artifacts={
             "report": str(dpone_out / "certification_report.json"),
             "matrix_certification": str(cert_path),
+            "intoto_statements": str(bundle_path),
         },
         metrics=stats,
         dpone_command=call.command,

@@ -143,3 +143,18 @@ def test_gate_keys_match_the_definitions() -> None:
     assert [a.key.path[-1] for a in ASSETS] == list(FULL_CERTIFICATION_GATES)
     defined = {k.path[-1] for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert defined == set(ALL_GATES)
+
+
+def test_cases_as_intoto_statements_warned_when_simulated(graph_run: dict[str, Any]) -> None:
+    import hashlib
+
+    path = Path(graph_run["records"]["matrix_report"].artifacts["intoto_statements"])
+    statements = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(statements) == len(CASES)
+    for st in statements:
+        assert st["_type"] == "https://in-toto.io/Statement/v1"
+        assert st["predicate"]["result"] == "WARNED"  # passed, but on UNVERIFIED simulation
+        assert st["predicate"]["configuration"][0]["annotations"]["evidence_status"] == "UNVERIFIED"
+    input_dir = Path(graph_run["records"]["matrix_report"].output_dir) / "input"
+    subject = statements[0]["subject"][0]
+    assert hashlib.sha256((input_dir / subject["name"]).read_bytes()).hexdigest() == subject["digest"]["sha256"]
