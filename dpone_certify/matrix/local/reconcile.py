@@ -397,29 +397,37 @@ def compare(
     actual_types: dict[str, ColumnType],
     *,
     max_diff_keys: int = MAX_DIFF_KEYS,
+    expected_aggregate: tuple[int, int] | None = None,
 ) -> Comparison:
+    """`expected_aggregate`: the expected side's (count, hash sum) when it was computed already, e.g. from the
+    source while dpone was loading (the source does not change during a run)."""
     started = time.perf_counter()
     native = expected.engine.family == actual.engine.family == "postgres"
     # Both sides at once (separate connections): the servers work in parallel.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        e_future = pool.submit(aggregate, expected, cols, expected_types, native=native)
         a_future = pool.submit(aggregate, actual, cols, actual_types, native=native)
-        (e_count, e_sum), (a_count, a_sum) = e_future.result(), a_future.result()
+        if expected_aggregate is None:
+            expected_aggregate = aggregate(expected, cols, expected_types, native=native)
+        (e_count, e_sum), (a_count, a_sum) = expected_aggregate, a_future.result()
     result = Comparison(name, expected.describe(), actual.describe(), e_count, a_count, e_sum, a_sum)
     if result.checksum_match:
         result.seconds = time.perf_counter() - started
         return result
-    # Layer 3: bounded row-level diff by key.
-    e_hashes = key_hashes(expected, cols, expected_types, native=native)
-    a_hashes = key_hashes(actual, cols, actual_types, native=native)
+    # Layer 3: bounded row-level diff by key (both sides at once again).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        e_hf = pool.submit(key_hashes, expected, cols, expected_types, native=native)
+        a_hf = pool.submit(key_hashes, actual, cols, actual_types, native=native)
+        e_hashes, a_hashes = e_hf.result(), a_hf.result()
     differing = sorted(k for k in set(e_hashes) | set(a_hashes) if e_hashes.get(k) != a_hashes.get(k))
     result.missing_keys = [k for k in differing if k not in a_hashes][:max_diff_keys]
     result.extra_keys = [k for k in differing if k not in e_hashes][:max_diff_keys]
     result.changed_keys = [k for k in differing if k in a_hashes and k in e_hashes][:max_diff_keys]
     sample = differing[:max_diff_keys]
     result.diff_truncated = len(differing) > max_diff_keys
-    e_rows = canonical_rows(expected, cols, expected_types, sample, native=native)
-    a_rows = canonical_rows(actual, cols, actual_types, sample, native=native)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        e_rf = pool.submit(canonical_rows, expected, cols, expected_types, sample, native=native)
+        a_rf = pool.submit(canonical_rows, actual, cols, actual_types, sample, native=native)
+        e_rows, a_rows = e_rf.result(), a_rf.result()
     for key in sample:
         result.diff.append(_key_diff(key, e_rows.get(key, []), a_rows.get(key, [])))
     result.empty_to_null = _empty_to_null(e_rows, a_rows, cols)
