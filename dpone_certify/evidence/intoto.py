@@ -12,12 +12,13 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+
+from dpone_certify.evidence.chain import sha256_path
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 TEST_RESULT_PREDICATE = "https://in-toto.io/attestation/test-result/v0.1"
@@ -36,17 +37,9 @@ class Signer(Protocol):
     def sign(self, payload: bytes) -> bytes: ...
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def subjects(files: Mapping[str, Path | str]) -> list[dict[str, Any]]:
     """ResourceDescriptors `{name, digest: {sha256}}`, sorted by name; a missing file raises."""
-    return [{"name": name, "digest": {"sha256": _sha256_file(Path(path))}} for name, path in sorted(files.items())]
+    return [{"name": name, "digest": {"sha256": sha256_path(Path(path))}} for name, path in sorted(files.items())]
 
 
 def case_result_statement(

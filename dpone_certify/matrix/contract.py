@@ -20,21 +20,26 @@ UNVERIFIED_NOTE = (
 )
 
 
+def _error_record(spec: CaseSpec, run_id: str, settings: CaseSettings, blocker: str, reason: str) -> CaseRecord:
+    return CaseRecord(
+        case_id=spec.case_id,
+        source=spec.source,
+        sink=spec.sink,
+        strategy=spec.strategy,
+        profile=Profile.CONTRACT,
+        status=CaseStatus.ERROR,
+        evidence_status=EvidenceStatus.UNVERIFIED,
+        run_id=run_id,
+        settings=settings,
+        blockers=[blocker],
+        reason=reason,
+    )
+
+
 def _record(spec: CaseSpec, sim: SimulatedCase, run_id: str, settings: CaseSettings) -> CaseRecord:
     if sim.error:
-        return CaseRecord(
-            case_id=spec.case_id,
-            source=spec.source,
-            sink=spec.sink,
-            strategy=spec.strategy,
-            profile=Profile.CONTRACT,
-            status=CaseStatus.ERROR,
-            evidence_status=EvidenceStatus.UNVERIFIED,
-            run_id=run_id,
-            settings=settings,
-            blockers=[f"matrix_case.failed:{spec.case_id}"],
-            reason=f"dpone's simulation rejected the case: {sim.error}",
-        )
+        reason = f"dpone's simulation rejected the case: {sim.error}"
+        return _error_record(spec, run_id, settings, f"matrix_case.failed:{spec.case_id}", reason)
     return CaseRecord(
         case_id=spec.case_id,
         source=spec.source,
@@ -58,27 +63,6 @@ def _record(spec: CaseSpec, sim: SimulatedCase, run_id: str, settings: CaseSetti
         wide_columns=sim.wide_column_count,
         load_seconds=sim.duration_seconds,
     )
-
-
-def _crash_records(
-    specs: Sequence[CaseSpec], run_id: str, settings: CaseSettings, error: DponeCallError
-) -> list[CaseRecord]:
-    return [
-        CaseRecord(
-            case_id=s.case_id,
-            source=s.source,
-            sink=s.sink,
-            strategy=s.strategy,
-            profile=Profile.CONTRACT,
-            status=CaseStatus.ERROR,
-            evidence_status=EvidenceStatus.UNVERIFIED,
-            run_id=run_id,
-            settings=settings,
-            blockers=[error.blocker],
-            reason=str(error),
-        )
-        for s in specs
-    ]
 
 
 def run_contract_cases(
@@ -109,7 +93,7 @@ def run_contract_cases(
         try:
             batch = call.parse(SimulationBatch)
         except DponeCallError as exc:
-            return _crash_records(chunk, run_id, settings, exc)
+            return [_error_record(spec, run_id, settings, exc.blocker, str(exc)) for spec in chunk]
         by_id = {sim.case_id: sim for sim in batch.results}
         missing = SimulatedCase(case_id="", error="no result returned for this case")
         return [_record(s, by_id.get(s.case_id, missing), run_id, settings) for s in chunk]
