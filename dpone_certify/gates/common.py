@@ -7,7 +7,6 @@ from typing import Any
 
 import dagster as dg
 
-from dpone_certify.dpone.adapter import DponeCall, DponeCallError
 from dpone_certify.gates.io_manager import write_json_atomic
 from dpone_certify.gates.presentation import evidence_label, gate_metadata, reproduce_hint
 from dpone_certify.gates.records import GateRecord
@@ -65,20 +64,12 @@ def is_required(certify: CertifyResource, gate: str) -> bool:
     return any(flags) if flags else True
 
 
-def call_blockers(call: DponeCall, exc: DponeCallError | None = None) -> list[str]:
-    return [exc.blocker] if exc else call.blockers
-
-
-def emit(record: GateRecord, extra_metadata: dict[str, Any] | None = None) -> dg.Output[GateRecord]:
-    return dg.Output(record, metadata=gate_metadata(record, extra_metadata))
-
-
 def finish(
     certify: CertifyResource, record: GateRecord, extra_metadata: dict[str, Any] | None = None
 ) -> dg.Output[GateRecord]:
     """Persist the record in the run folder (for the check) and hand it to the IO manager (for lineage)."""
     save_record(certify, record)
-    return emit(record, extra_metadata)
+    return dg.Output(record, metadata=gate_metadata(record, extra_metadata))
 
 
 def input_missing(run_id: str, certify: CertifyResource, gate: str, upstream: str) -> GateRecord:
