@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from dagster import DagsterInstance
@@ -76,30 +77,45 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise_on_error=False,
     )
     evaluations = result.get_asset_check_evaluations()
-    print(render_verdict(result.run_id, evaluations, instance))
+    from dpone_certify.resources import CertifyResource
+
+    root = CertifyResource(evidence_root=args.evidence_root).root()
+    print(render_verdict(result.run_id, evaluations, str(root)))
     return 0 if result.success else 1
 
 
-def render_verdict(run_id: str, evaluations: Sequence[object], instance: object) -> str:
-    lines = [
-        f"\ndpone-certify run {run_id}",
-        "",
-        f"{'gate':32} {'verdict':8} {'severity':8} description",
-        "-" * 100,
-    ]
+def render_verdict(run_id: str, evaluations: Sequence[Any], root: str) -> str:
+    from dpone_certify.gates.keys import ALL_GATES
+
+    order = {gate: i for i, gate in enumerate(ALL_GATES)}
+    evaluations = sorted(evaluations, key=lambda ev: order.get(ev.asset_key.path[-1], len(order)))
+    lines = [f"\ndpone-certify run {run_id}", "", f"{'gate':32} {'verdict':8} {'severity':8} description", "-" * 100]
     failed = []
+    unverified = False
     for ev in evaluations:
-        key = ev.asset_key.to_user_string()  # type: ignore[attr-defined]
-        verdict = "PASS" if ev.passed else "FAIL"  # type: ignore[attr-defined]
-        lines.append(f"{key:32} {verdict:8} {ev.severity.value:8} {(ev.description or '')[:160]}")  # type: ignore[attr-defined]
-        if not ev.passed:  # type: ignore[attr-defined]
+        key = ev.asset_key.to_user_string()
+        lines.append(
+            f"{key:32} {'PASS' if ev.passed else 'FAIL':8} {ev.severity.value:8} {(ev.description or '')[:160]}"
+        )
+        unverified |= "UNVERIFIED" in (ev.description or "")
+        if not ev.passed:
             failed.append(key)
     if failed:
+        verdict = f"NOT CERTIFIED: {len(failed)} gate(s) failed"
+        verdict += "; the evidence includes dpone's UNVERIFIED simulation (contract profile)" if unverified else ""
+    elif unverified:
+        verdict = (
+            "NOT A CERTIFICATION: every selected gate passed, but on dpone's UNVERIFIED simulation "
+            "(contract profile); real evidence needs --profile local"
+        )
+    else:
+        verdict = "CERTIFIED: every selected gate passed on real evidence"
+    lines += ["", verdict, f"evidence: {root}/runs/{run_id}"]
+    if failed:
         lines += [
-            "",
-            "What to fix first: the first failed gate in the list above (later gates often fail because",
-            "they consume it). Every blocker's remediation: `dpone-certify explain <blocker>` or the check's",
-            "metadata in the UI (`dagster dev`).",
+            f"What to fix first: {failed[0]} (later gates often fail because they consume it).",
+            "Each blocker's remediation: `dpone-certify explain <blocker>`, "
+            "or the check's metadata in the UI (`dagster dev`).",
         ]
     return "\n".join(lines)
 
