@@ -38,11 +38,19 @@ def _dump(record: BaseModel) -> dict[str, Any]:
     return {"model": type(record).__name__, "data": record.model_dump(mode="json")}
 
 
-def _load(path: Path) -> BaseModel | None:
+def _load(path: Path, log: Any = None) -> BaseModel | None:
+    """The stored record, or None when it is absent or unreadable: the consuming gate then reports
+    `gate.input_missing:<asset>` (re-materialize the upstream) instead of crashing on a damaged file, and the
+    damaged file is left in place for inspection."""
     if not path.exists():
         return None
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    return _MODELS[raw["model"]].model_validate(raw["data"])
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return _MODELS[raw["model"]].model_validate(raw["data"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        if log is not None:
+            log.warning(f"lineage record {path} is unreadable ({type(exc).__name__}: {exc}); treated as missing")
+        return None
 
 
 class EvidenceIOManager(dg.IOManager):
@@ -67,9 +75,9 @@ class EvidenceIOManager(dg.IOManager):
         folder = self._dir(context.asset_key)
         if context.has_asset_partitions:
             # Partitions never materialized are simply absent; the consumer reports them as not run.
-            loaded = {key: _load(folder / f"{key}.json") for key in context.asset_partition_keys}
+            loaded = {key: _load(folder / f"{key}.json", context.log) for key in context.asset_partition_keys}
             return {key: rec for key, rec in loaded.items() if rec is not None}
-        return _load(folder / "latest.json")
+        return _load(folder / "latest.json", context.log)
 
 
 @dg.io_manager(required_resource_keys={"certify"}, description="Gate records under <evidence_root>/lineage")

@@ -158,3 +158,21 @@ def test_cases_as_intoto_statements_warned_when_simulated(graph_run: dict[str, A
     input_dir = Path(graph_run["records"]["matrix_report"].output_dir) / "input"
     subject = statements[0]["subject"][0]
     assert hashlib.sha256((input_dir / subject["name"]).read_bytes()).hexdigest() == subject["digest"]["sha256"]
+
+
+def test_damaged_upstream_record_is_reported_not_crashed(graph_run: dict[str, Any]) -> None:
+    """A corrupted lineage record makes the consumer report its input missing; the file is kept as it was."""
+    root: Path = graph_run["root"]
+    record = root / "lineage" / "run_registry" / "latest.json"
+    original = record.read_bytes()
+    record.write_text('{"model": "GateRecord", "data": {"gate": "run_registry"')  # truncated mid-write
+    try:
+        result = materialize(graph_run["instance"], ["lineage_report"], config=graph_run["config"])
+        rerun = GateRecord.model_validate_json(
+            (root / "runs" / result.run_id / "lineage_report" / "gate_record.json").read_text()
+        )
+        assert rerun.blockers == ["gate.input_missing:run_registry"]
+        assert not result.success
+        assert record.read_text().startswith('{"model": "GateRecord"')  # nothing deleted or rewritten
+    finally:
+        record.write_bytes(original)
