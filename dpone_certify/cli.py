@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import dagster as dg
 from dagster import DagsterInstance
@@ -29,13 +29,19 @@ def _instance() -> DagsterInstance:
     return dg.DagsterInstance.ephemeral()
 
 
+def usage_error(message: str) -> NoReturn:
+    """Exit 2, like argparse: a usage error is not a gate verdict (1)."""
+    print(f"dpone-certify: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def _selection(cases: list[str], assets: list[str]) -> tuple[list[str], list[str]]:
     from dpone_certify.matrix.catalogue import case_ids
 
     known = case_ids()
     unknown = [c for c in cases if c not in known]
     if unknown:
-        raise SystemExit(f"unknown case id(s): {', '.join(unknown)} (see `dpone-certify cases`)")
+        usage_error(f"unknown case id(s): {', '.join(unknown)} (see `dpone-certify cases`)")
     return (cases or known), assets
 
 
@@ -65,7 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         order = case_ids()
         idx = sorted(order.index(k) for k in keys)
         if idx != list(range(idx[0], idx[-1] + 1)):
-            raise SystemExit("--case values must form a contiguous range of the catalogue; run them one by one")
+            usage_error("--case values must form a contiguous range of the catalogue; run them one by one")
         tags = {ASSET_PARTITION_RANGE_START_TAG: order[idx[0]], ASSET_PARTITION_RANGE_END_TAG: order[idx[-1]]}
     job = defs.resolve_implicit_global_asset_job_def()
     instance = _instance()

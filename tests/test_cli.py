@@ -57,6 +57,10 @@ def test_explain_and_cases(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(capsys.readouterr().out.split()) == 237
 
 
-def test_unknown_case_is_a_usage_error(workdir: Path) -> None:
-    with pytest.raises(SystemExit, match="unknown case"):
+def test_usage_errors_exit_two(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
         main(["run", "--case", "nosuch_to_nowhere__x"])
+    assert exc.value.code == 2 and "unknown case" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--case", "postgres_to_mssql__full_refresh", "--case", "kafka_to_kafka__snapshot_diff"])
+    assert exc.value.code == 2 and "contiguous" in capsys.readouterr().err
