@@ -21,11 +21,8 @@ UNVERIFIED_NOTE = (
 
 
 def _error_record(spec: CaseSpec, run_id: str, settings: CaseSettings, blocker: str, reason: str) -> CaseRecord:
-    return CaseRecord(
-        case_id=spec.case_id,
-        source=spec.source,
-        sink=spec.sink,
-        strategy=spec.strategy,
+    return CaseRecord.for_case(
+        spec,
         profile=Profile.CONTRACT,
         status=CaseStatus.ERROR,
         evidence_status=EvidenceStatus.UNVERIFIED,
@@ -40,11 +37,8 @@ def _record(spec: CaseSpec, sim: SimulatedCase, run_id: str, settings: CaseSetti
     if sim.error:
         reason = f"dpone's simulation rejected the case: {sim.error}"
         return _error_record(spec, run_id, settings, f"matrix_case.failed:{spec.case_id}", reason)
-    return CaseRecord(
-        case_id=spec.case_id,
-        source=spec.source,
-        sink=spec.sink,
-        strategy=spec.strategy,
+    return CaseRecord.for_case(
+        spec,
         profile=Profile.CONTRACT,
         status=CaseStatus.PASSED if sim.passed else CaseStatus.FAILED,
         evidence_status=EvidenceStatus.UNVERIFIED,

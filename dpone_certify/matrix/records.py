@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -73,6 +74,11 @@ class CaseRecord(BaseModel):
     load_seconds: float = 0.0  # our wall clock for the extract+load (all dpone runs of the case)
     reconcile_seconds: float | None = None  # our wall clock for reconciliation
     dpone_rows_per_second: float | None = None  # dpone's self-reported throughput (first load)
+
+    @classmethod
+    def for_case(cls, case: CaseSpec, **fields: Any) -> CaseRecord:
+        """A record of `case`, its identity taken from the catalogue entry."""
+        return cls(case_id=case.case_id, source=case.source, sink=case.sink, strategy=case.strategy, **fields)
 
     @property
     def covered(self) -> bool:

@@ -102,11 +102,8 @@ def run_case(case: CaseSpec, ctx: LocalContext) -> CaseRecord:
     except Exception as exc:  # noqa: BLE001 - a harness failure is an ERROR record, never an exception
         detail = redact("".join(traceback.format_exception(exc))[-4000:], ctx.adapter.secrets)
         (case_dir / "harness_error.txt").write_text(detail, encoding="utf-8")
-        return CaseRecord(
-            case_id=case.case_id,
-            source=case.source,
-            sink=case.sink,
-            strategy=case.strategy,
+        return CaseRecord.for_case(
+            case,
             profile=ctx.profile,
             status=CaseStatus.ERROR,
             evidence_status=EvidenceStatus.FAIL,
@@ -177,11 +174,8 @@ class _CaseRun:
         return path
 
     def record(self, status: CaseStatus, evidence: EvidenceStatus, **extra: Any) -> CaseRecord:
-        return CaseRecord(
-            case_id=self.case.case_id,
-            source=self.case.source,
-            sink=self.case.sink,
-            strategy=self.case.strategy,
+        return CaseRecord.for_case(
+            self.case,
             profile=self.ctx.profile,
             status=status,
             evidence_status=evidence,
