@@ -185,7 +185,8 @@ def observability_evidence(
 
 @dg.asset(**_ASSET, kinds={"dpone", "postgres"})
 def cdc_evidence(context: dg.AssetExecutionContext, certify: CertifyResource) -> dg.Output[GateRecord]:
-    """cdc: a real CDC run where the local PostgreSQL decodes logically; otherwise missing, with the reason."""
+    """cdc: reported missing with the reason: dpone 0.88 has no command that captures PostgreSQL changes (its only
+    live CDC path is SQL Server CDC -> ClickHouse, not driven here yet)."""
     return _producer_record(context, certify, "cdc_evidence", cdc.produce())
 
 

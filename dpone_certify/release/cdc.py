@@ -1,25 +1,32 @@
-"""cdc: a real CDC run needs PostgreSQL logical decoding (`wal_level=logical`, a replication slot, a
-publication). This producer checks the local profile's PostgreSQL; when it cannot decode logically the domain
-is missing with the reason and how to enable it. No CDC artifact is ever written without a CDC run.
+"""cdc: no real CDC run is possible from a PostgreSQL source with dpone 0.88.0, so this domain is missing,
+with the reason. No CDC artifact is ever written without a CDC run driven by dpone.
 
-Observed in dpone 0.88.0: the batch runtime does not read a manifest's `options.cdc` block (dpone's own matrix
-fragment for the cdc strategy), and `PostgresLogicalCDCReader` has no caller in the runtime; CDC runs go
-through `dpone ops cdc-runtime-run --mode live`, which this harness does not drive yet. So even a
-`wal_level=logical` server yields `missing` here, with that reason, until a CDC runner exists."""
+Observed in dpone 0.88.0 (all through the CLI):
+- `dpone ops cdc-runtime-run --mode live --backend postgres_logical --source postgres` exits 1 with
+  `ValueError: live CDC runtime currently supports source=mssql and sink=clickhouse` (also for `--sink local`);
+  `cdc-retention-check --mode live` refuses any source but mssql, `cdc-compare-repair --mode live` needs
+  mssql -> clickhouse, `cdc-replay-execute`/`cdc-resync-execute --mode live` need sink=clickhouse.
+- `cdc-runtime-run --mode local` only replays an events JSON we would have to write ourselves (dpone captures
+  nothing), and `cdc-apply-certification`/`cdc-observability-evidence`/`cdc-handoff`/`cdc-promotion-gate` read
+  fixture or upstream JSON, not a database.
+- `PostgresLogicalCDCReader` (pgoutput) does decode a slot correctly, but no dpone command calls it, and the batch
+  runtime ignores a manifest's `options.cdc` block.
+- The engine is not the blocker: the `pgserver` wheel's PostgreSQL 16 runs with `wal_level = logical` appended to
+  its data dir's postgresql.conf (stop + restart about 0.2 s; `pgoutput` works, `test_decoding` is not shipped).
+The only live CDC path in 0.88 is SQL Server CDC/change tracking -> ClickHouse, which this harness does not drive."""
 
 from __future__ import annotations
 
 from dpone_certify.matrix.local.engines import EngineUnavailable, postgres_engine
 from dpone_certify.release.common import ProducerResult, missing
 
-HOW_TO_ENABLE = (
-    "start a PostgreSQL with `-c wal_level=logical` (e.g. `docker compose -f docker/compose.engines.yaml up -d "
-    "postgres`, or `ALTER SYSTEM SET wal_level = logical` and a restart) and point DPONE_IT_PG_HOST/_PORT/"
-    "_DATABASE/_USER/_PASSWORD at it"
-)
-NO_RUNNER = (
-    "dpone 0.88's batch runtime ignores the manifest's options.cdc block (PostgresLogicalCDCReader has no caller); "
-    "a CDC run needs `dpone ops cdc-runtime-run --mode live`, which dpone-certify does not drive yet"
+NO_POSTGRES_CAPTURE = (
+    "no dpone 0.88 command captures changes from a PostgreSQL logical-replication slot: "
+    "`dpone ops cdc-runtime-run --mode live --backend postgres_logical --source postgres` fails with 'live CDC "
+    "runtime currently supports source=mssql and sink=clickhouse' (cdc-retention-check/cdc-compare-repair live "
+    "modes likewise need source=mssql), its --mode local only replays a given events JSON, and "
+    "PostgresLogicalCDCReader has no CLI caller (the batch runtime ignores options.cdc); the only live CDC path is "
+    "SQL Server CDC -> ClickHouse (DPONE_IT_MSSQL_*/DPONE_IT_CLICKHOUSE_*), which dpone-certify does not drive yet"
 )
 
 
@@ -40,10 +47,8 @@ def produce() -> ProducerResult:
     result = ProducerResult()
     level, where = wal_level()
     result.extra.update(wal_level=level, engine=where)
-    if level != "logical":
-        reason = f"{where} has wal_level={level or 'unknown'}, logical decoding is off; {HOW_TO_ENABLE}"
-    else:
-        reason = f"{where} has wal_level=logical, but {NO_RUNNER}"
+    state = "" if level == "logical" else " (logical decoding off, but turning it on would not help)"
+    reason = f"{where} has wal_level={level or 'unknown'}{state}; {NO_POSTGRES_CAPTURE}"
     result.block("cdc.missing")
     result.domains.append(missing("cdc", reason))
     result.summary = f"No CDC run: {reason}."

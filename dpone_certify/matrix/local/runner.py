@@ -244,10 +244,10 @@ class _CaseRun:
         except Exception:  # noqa: BLE001
             wal_level = "unknown"
         return (
-            f"postgres CDC needs logical replication (wal_level=logical, a replication slot and a publication); "
-            f"this server has wal_level={wal_level}. The local harness does not drive CDC yet: run it against a "
-            "Postgres started with `-c wal_level=logical` (docker compose -f docker/compose.engines.yaml up -d "
-            "postgres) and DPONE_IT_PG_HOST/_PORT/_DATABASE/_USER/_PASSWORD set, once a CDC runner exists"
+            f"postgres CDC needs logical replication; this server has wal_level={wal_level}, but enabling it would "
+            "not help: dpone 0.88's batch runtime ignores `options.cdc` and `dpone ops cdc-runtime-run --mode live` "
+            "refuses source=postgres (its only live path is SQL Server CDC -> ClickHouse), so no dpone command "
+            "captures PostgreSQL changes to certify"
         )
 
     def _run_real(self, source: Engine | None, sink: Engine) -> CaseRecord:
