@@ -52,6 +52,9 @@ class CertifyResource(dg.ConfigurableResource):
         default=None,
         description="case whose rows feed evidence-bundle (default: first covered case of the matrix)",
     )
+    keep_schemas: bool = Field(
+        default=False, description="local/live: keep each case's source/target/staging schemas to inspect them"
+    )
     allowed_regression_ratio: float = Field(
         default=0.25,
         description="benchmark tolerance; dpone's default is 0.10, but runs on shared 2-core machines vary by ~20%",

@@ -50,6 +50,7 @@ def _run_cases(context: dg.AssetExecutionContext, certify: CertifyResource, keys
         adapter=adapter,
         max_parallel=certify.max_parallel,
         profile=profile,
+        keep_schemas=certify.keep_schemas,
     )
     return run_local_cases(specs, ctx)
 

@@ -58,6 +58,9 @@ class LocalContext(BaseModel):
     adapter: DponeAdapter
     max_parallel: int = 2
     profile: Profile = Profile.LOCAL
+    # Drop each case's source/target/staging schemas once its evidence is written (repeated runs on a configured
+    # server would otherwise pile up ~2 tables of row_count x 124 columns per case). Keep them to inspect a case.
+    keep_schemas: bool = False
 
 
 def short_run_id(run_id: str) -> str:
@@ -324,6 +327,8 @@ class _CaseRun:
         finally:
             if case.source == "api":
                 api_fixture().unregister(dataset)
+            if not self.ctx.keep_schemas:
+                _drop_case_objects(src_engine, sink, src_name, (dst_name, stg_name))
 
     def _dpone(self, label: str, spec: manifests.ManifestSpec, env: dict[str, str], manifest: str) -> DponeCall:
         dpone_run_id = f"{short_run_id(self.ctx.run_id)}-{label}-{self.case.case_id}"[:120]
@@ -507,6 +512,24 @@ class _SourceSide:
 
 # Source-side reconciliation queries that overlap dpone's runs (one per running case is enough).
 _PREFETCH = ThreadPoolExecutor(max_workers=4, thread_name_prefix="reconcile-prefetch")
+
+
+def _drop_case_objects(src: Engine, sink: Engine, src_name: str, sink_schemas: tuple[str, ...]) -> None:
+    """Best effort: a failed drop leaves a schema behind, never fails the case (its evidence is on disk)."""
+    try:
+        if src.family == "mysql":
+            with src.connect() as conn, conn.cursor() as cur:
+                cur.execute(f"DROP DATABASE IF EXISTS `{src_name}`")
+        else:
+            sink_schemas = (src_name, *sink_schemas) if src is sink else sink_schemas
+            if src is not sink:
+                with src.connect() as conn:
+                    conn.execute(f'DROP SCHEMA IF EXISTS "{src_name}" CASCADE')
+        with sink.connect() as conn:
+            for name in sink_schemas:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    except Exception:  # noqa: BLE001,S110 - cleanup must not turn a verdict into an error
+        pass
 
 
 class _Reconciler:

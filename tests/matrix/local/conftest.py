@@ -34,13 +34,16 @@ def case(case_id: str) -> CaseSpec:
     return cases_by_id()[case_id]
 
 
-def make_ctx(out_dir: Path, *, rows: int = 500, max_parallel: int = 2, secrets_: tuple[str, ...] = ()) -> LocalContext:
+def make_ctx(
+    out_dir: Path, *, rows: int = 500, max_parallel: int = 2, secrets_: tuple[str, ...] = (), keep_schemas: bool = False
+) -> LocalContext:
     return LocalContext(
         out_dir=out_dir,
         run_id=str(uuid.uuid4()),
         settings=CaseSettings(row_count=rows, change_ratio=0.20, delete_ratio=0.05, wide_columns=120),
         adapter=DponeAdapter(timeout_seconds=600, secrets=list(secrets_)),
         max_parallel=max_parallel,
+        keep_schemas=keep_schemas,
     )
 
 

@@ -167,11 +167,19 @@ def test_parallel_cases_use_separate_schemas(pg_matrix: dict[str, CaseRecord]) -
     assert all(len(n) <= 63 for n in names)
 
 
+def test_case_schemas_are_dropped_after_the_evidence_is_written(pg_matrix: dict[str, CaseRecord]) -> None:
+    names = {object_name(role, r.run_id, r.case_id) for r in pg_matrix.values() for role in ("src", "dst", "stg")}
+    with postgres_engine().connect() as conn:
+        rows = conn.execute("SELECT nspname FROM pg_namespace").fetchall()
+    assert names.isdisjoint({row[0] for row in rows})
+    assert all(Path(r.behavior_path or "").exists() for r in pg_matrix.values())
+
+
 # ---- reconciliation catches a deliberate corruption ----------------------------------------------------------
 
 
 def test_reconciliation_catches_corruption(tmp_path: Path) -> None:
-    ctx = make_ctx(tmp_path, rows=400)
+    ctx = make_ctx(tmp_path, rows=400, keep_schemas=True)
     record = run_local_cases([case(cid("partition_replace"))], ctx)[cid("partition_replace")]
     report = _read(record.artifacts["reconciliation_report"])
     assert report["final"]["checksum_match"] is True  # after the diagnostic probe the data is exact
