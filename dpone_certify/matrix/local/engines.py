@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -218,20 +218,19 @@ def _env_key(setting: EngineSetting, environ: Mapping[str, str]) -> tuple[tuple[
     return tuple(sorted(setting.values(environ).items()))
 
 
-def postgres_engine(environ: Mapping[str, str] | None = None) -> Engine:
-    """The Postgres configured by `DPONE_IT_PG_*`, else the embedded one."""
-    env = os.environ if environ is None else environ
-    setting = ENGINE_SETTINGS["postgres"]
-    if not setting.configured(env):
-        return embedded_postgres()
-    key = ("postgres", _env_key(setting, env))
+def _configured_engine(
+    family: str, env: Mapping[str, str], version: Callable[[Engine], str], label: Callable[[str], str]
+) -> Engine:
+    """The engine `<PREFIX>_*` configures, probed once for reachability and its version, then cached."""
+    setting = ENGINE_SETTINGS[family]
+    key = (family, _env_key(setting, env))
     with _lock:
         if key in _cache:
             return _cache[key]
     v = setting.values(env)
     engine = Engine(
-        family="postgres",
-        label="postgres",
+        family=family,
+        label=family,
         kind="configured",
         host=v["HOST"],
         port=int(v["PORT"]),
@@ -240,16 +239,41 @@ def postgres_engine(environ: Mapping[str, str] | None = None) -> Engine:
         password=v["PASSWORD"],
     )
     try:
-        with engine.connect() as conn:
-            row = conn.execute("SHOW server_version").fetchone()
+        server_version = version(engine)
     except Exception as exc:  # noqa: BLE001 - any driver error means "not reachable"
         raise EngineUnavailable(
-            "postgres", f"{setting.prefix}_HOST is set but the server is not reachable: {type(exc).__name__}"
+            family, f"{setting.prefix}_HOST is set but the server is not reachable: {type(exc).__name__}"
         ) from None
-    engine.label = f"postgres-{str(row[0]).split()[0] if row else 'unknown'}"
+    engine.label = label(server_version)
     with _lock:
         _cache[key] = engine
     return engine
+
+
+def _pg_version(engine: Engine) -> str:
+    with engine.connect() as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    return str(row[0]) if row else "unknown"
+
+
+def _mysql_version(engine: Engine) -> str:
+    with engine.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT VERSION()")
+        row = cur.fetchone()
+    return str(row[0]) if row else "unknown"
+
+
+def _mysql_label(version: str) -> str:
+    flavour = "mariadb" if "mariadb" in version.lower() else "mysql"
+    return f"{flavour}-{version.split('-')[0]}"
+
+
+def postgres_engine(environ: Mapping[str, str] | None = None) -> Engine:
+    """The Postgres configured by `DPONE_IT_PG_*`, else the embedded one."""
+    env = os.environ if environ is None else environ
+    if not ENGINE_SETTINGS["postgres"].configured(env):
+        return embedded_postgres()
+    return _configured_engine("postgres", env, _pg_version, lambda version: f"postgres-{version.split()[0]}")
 
 
 def mysql_engine(environ: Mapping[str, str] | None = None) -> Engine:
@@ -257,29 +281,7 @@ def mysql_engine(environ: Mapping[str, str] | None = None) -> Engine:
     setting = ENGINE_SETTINGS["mysql"]
     if not setting.configured(env):
         raise EngineUnavailable("mysql", f"MySQL/MariaDB is not configured; {setting.how_to_enable()}")
-    key = ("mysql", _env_key(setting, env))
-    with _lock:
-        if key in _cache:
-            return _cache[key]
-    v = setting.values(env)
-    engine = Engine(
-        family="mysql",
-        label="mysql",
-        kind="configured",
-        host=v["HOST"],
-        port=int(v["PORT"]),
-        database=v["DATABASE"],
-        user=v["USER"],
-        password=v["PASSWORD"],
-    )
-    try:
-        with engine.connect() as conn, conn.cursor() as cur:
-            cur.execute("SELECT VERSION()")
-            row = cur.fetchone()
-    except Exception as exc:  # noqa: BLE001
-        raise EngineUnavailable(
-            "mysql", f"{setting.prefix}_HOST is set but the server is not reachable: {type(exc).__name__}"
-        ) from None
+    engine = _configured_engine("mysql", env, _mysql_version, _mysql_label)
     if not engine.password:
         raise EngineUnavailable(
             "mysql",
@@ -288,11 +290,6 @@ def mysql_engine(environ: Mapping[str, str] | None = None) -> Engine:
             "account that has a password (the compose service `mysql` in "
             f"{COMPOSE_FILE} creates one)",
         )
-    version = str(row[0]) if row else "unknown"
-    flavour = "mariadb" if "mariadb" in version.lower() else "mysql"
-    engine.label = f"{flavour}-{version.split('-')[0]}"
-    with _lock:
-        _cache[key] = engine
     return engine
 
 

@@ -18,7 +18,7 @@ import shutil
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -634,10 +634,26 @@ class _Reconciler:
         for finding in fidelity["findings"]:
             run.block(f"type_fidelity.{finding['from']}_to_{finding['to']}")
         self.checks.append("initial.type_fidelity:" + ("pass" if not fidelity["findings"] else "fail"))
+        comparison, _ = self._compare("initial_load", "initial", self.v0, source, dst_types, apply=True)
+        run.report["samples"] = {"target_before": self._sample(self.target(), dst_types)}
+        return comparison
+
+    def _compare(
+        self,
+        name: str,
+        stage: str,
+        expected_relation: Callable[[], reconcile.Relation],
+        source: Future[_SourceSide] | None,
+        dst_types: dict[str, reconcile.ColumnType],
+        *,
+        apply: bool,
+    ) -> tuple[reconcile.Comparison, reconcile.Relation]:
+        """Compare the expected side (prefetched while dpone ran, when available) with the target, then record
+        the count/checksum and NULL vs '' findings of this stage."""
         side = source.result() if source else None
-        expected = side.relation if side else self.v0()
+        expected = side.relation if side else expected_relation()
         comparison = reconcile.compare(
-            "initial_load",
+            name,
             expected,
             self.target(),
             self.cols,
@@ -645,12 +661,10 @@ class _Reconciler:
             dst_types,
             expected_aggregate=side.aggregate if side else None,
         )
-        self._classify(comparison, "initial", apply=True)
-        self._null_empty(
-            "initial", expected, self.target(), apply=True, expected_counts=side.null_empty if side else None
-        )
-        run.report["samples"] = {"target_before": self._sample(self.target(), dst_types)}
-        return comparison
+        self._classify(comparison, stage, apply=apply)
+        counts = side.null_empty if side else None
+        self._null_empty(stage, expected, self.target(), apply=apply, expected_counts=counts)
+        return comparison, expected
 
     def mutate(self) -> None:
         if self.src.family == "mysql":
@@ -680,23 +694,14 @@ class _Reconciler:
             },
             "columns_added": sorted(set(dst_types) - set(self.dst_types)),
         }
-        run.report["source_row_count"] = reconcile.row_count(self.current(self.window()))
-        side = source.result() if source else None
-        expected = side.relation if side else self.final_expected()
-        comparison = reconcile.compare(
-            "final",
-            expected,
-            self.target(),
-            self.cols,
-            self.src_types,
-            dst_types,
-            expected_aggregate=side.aggregate if side else None,
+        comparison, expected = self._compare("final", "final", self.final_expected, source, dst_types, apply=apply)
+        # The current source rows are the expected side unless the strategy keeps history.
+        run.report["source_row_count"] = (
+            comparison.expected_count
+            if self.strategy not in HISTORY
+            else reconcile.row_count(self.current(self.window()))
         )
         run.report["final"] = comparison.to_json()
-        self._classify(comparison, "final", apply=apply)
-        self._null_empty(
-            "final", expected, self.target(), apply=apply, expected_counts=side.null_empty if side else None
-        )
         if self.strategy == "scd2" and "__dpone__is_current" in dst_types:
             current = reconcile.compare(
                 "scd2_current",
