@@ -35,6 +35,11 @@ STDERR_TAIL_CHARS = 4000
 
 M = TypeVar("M", bound=BaseModel)
 
+# Held around every fork, and by this process's own code around opening a database connection: a fork copies
+# only the forking thread, so a lock another thread holds at that moment (a resolver or driver lock during a
+# connect, an import) stays locked forever in the child, whose own first connect then hangs until the timeout.
+FORK_LOCK = threading.Lock()
+
 
 class Outcome(StrEnum):
     OK = "ok"  # dpone answered with JSON; its verdict is in the payload
@@ -268,7 +273,8 @@ class DponeAdapter:
             self.warm()
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        with FORK_LOCK:
+            pid = os.fork()
         if pid == 0:  # child: never returns
             _child_main(op, args, cwd, env, out_path, err_path)
         deadline = time.monotonic() + timeout

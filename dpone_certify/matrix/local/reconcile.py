@@ -397,18 +397,14 @@ def compare(
     actual_types: dict[str, ColumnType],
     *,
     max_diff_keys: int = MAX_DIFF_KEYS,
-    expected_aggregate: tuple[int, int] | None = None,
 ) -> Comparison:
-    """`expected_aggregate`: the expected side's (count, hash sum) when it was computed already, e.g. from the
-    source while dpone was loading (the source does not change during a run)."""
     started = time.perf_counter()
     native = expected.engine.family == actual.engine.family == "postgres"
     # Both sides at once (separate connections): the servers work in parallel.
     with ThreadPoolExecutor(max_workers=2) as pool:
+        e_future = pool.submit(aggregate, expected, cols, expected_types, native=native)
         a_future = pool.submit(aggregate, actual, cols, actual_types, native=native)
-        if expected_aggregate is None:
-            expected_aggregate = aggregate(expected, cols, expected_types, native=native)
-        (e_count, e_sum), (a_count, a_sum) = expected_aggregate, a_future.result()
+        (e_count, e_sum), (a_count, a_sum) = e_future.result(), a_future.result()
     result = Comparison(name, expected.describe(), actual.describe(), e_count, a_count, e_sum, a_sum)
     if result.checksum_match:
         result.seconds = time.perf_counter() - started

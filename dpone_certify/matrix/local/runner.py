@@ -18,8 +18,8 @@ import shutil
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -366,7 +366,6 @@ class _CaseRun:
         preflight: Path,
     ) -> CaseRecord:
         # ---- run 1: initial load (the source side of its reconciliation is computed meanwhile) ----------------
-        source1 = rec.prefetch(rec.v0())
         call1 = self._dpone("load1", spec, env, "manifest.yaml")
         self.load_seconds += call1.duration_seconds
         payload = call1.payload if isinstance(call1.payload, dict) else {}
@@ -380,11 +379,10 @@ class _CaseRun:
             status = CaseStatus.ERROR if call1.outcome is not Outcome.OK else CaseStatus.FAILED
             return self._finish(status, None, None, preflight, mutation)
         # ---- reconcile the initial load ------------------------------------------------------------------------
-        initial = rec.initial(source1)
+        initial = rec.initial()
         target_before_count = initial.actual_count
         # ---- mutate, run 2 --------------------------------------------------------------------------------------
         rec.mutate()
-        source2 = rec.prefetch(rec.final_expected())
         call2 = self._dpone("load2", spec, env, "manifest.yaml")
         self.load_seconds += call2.duration_seconds
         final_source = "second run"
@@ -418,7 +416,7 @@ class _CaseRun:
                     final_source = ""
             else:
                 final_source = ""
-        final = rec.final(apply_findings=bool(final_source), source=source2)
+        final = rec.final(apply_findings=bool(final_source))
         self.report["final_state_after"] = final_source or "second run failed; target left as after the first load"
         status = CaseStatus.PASSED if not self.blockers else CaseStatus.FAILED
         if call2.outcome is not Outcome.OK and not self.blockers:
@@ -503,17 +501,6 @@ class _CaseRun:
         return path
 
 
-@dataclasses.dataclass(frozen=True)
-class _SourceSide:
-    relation: reconcile.Relation
-    aggregate: tuple[int, int]
-    null_empty: dict[str, dict[str, int]]
-
-
-# Source-side reconciliation queries that overlap dpone's runs (one per running case is enough).
-_PREFETCH = ThreadPoolExecutor(max_workers=4, thread_name_prefix="reconcile-prefetch")
-
-
 def _drop_case_objects(src: Engine, sink: Engine, src_name: str, sink_schemas: tuple[str, ...]) -> None:
     """Best effort: a failed drop leaves a schema behind, never fails the case (its evidence is on disk)."""
     try:
@@ -594,26 +581,6 @@ class _Reconciler:
     def target(self, where: str | None = None) -> reconcile.Relation:
         return reconcile.Relation(self.dst, self.dst_name, seed.TABLE, where=where, label="target.orders")
 
-    # ---- source side, computed while dpone runs ---------------------------------------------------------
-    def prefetch(self, expected: reconcile.Relation) -> Future[_SourceSide]:
-        """Start the expected (source) side of the next comparison now: dpone only reads the source, so its
-        checksum and NULL/'' counts cannot change during the run. Overlapping them with dpone's load keeps the
-        reconciliation's added wall time down; the work itself is recorded in `reconcile_overlapped_seconds`."""
-        native = self.src.family == self.dst.family == "postgres"
-
-        def work() -> _SourceSide:
-            t0 = time.perf_counter()
-            side = _SourceSide(
-                expected,
-                reconcile.aggregate(expected, self.cols, self.src_types, native=native),
-                reconcile.null_empty_counts(expected, self.cols),
-            )
-            key = "reconcile_overlapped_seconds"
-            self.run.report[key] = round(self.run.report.get(key, 0.0) + time.perf_counter() - t0, 4)
-            return side
-
-        return _PREFETCH.submit(work)
-
     def _timed(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
         try:
@@ -622,10 +589,10 @@ class _Reconciler:
             self.run.reconcile_seconds += time.perf_counter() - t0
 
     # ---- checks ------------------------------------------------------------------------------------------
-    def initial(self, source: Future[_SourceSide] | None = None) -> reconcile.Comparison:
-        return self._timed(self._initial, source)
+    def initial(self) -> reconcile.Comparison:
+        return self._timed(self._initial)
 
-    def _initial(self, source: Future[_SourceSide] | None) -> reconcile.Comparison:
+    def _initial(self) -> reconcile.Comparison:
         run = self.run
         dst_types = reconcile.table_types(self.dst, self.dst_name, seed.TABLE)
         self.dst_types = dst_types
@@ -634,7 +601,7 @@ class _Reconciler:
         for finding in fidelity["findings"]:
             run.block(f"type_fidelity.{finding['from']}_to_{finding['to']}")
         self.checks.append("initial.type_fidelity:" + ("pass" if not fidelity["findings"] else "fail"))
-        comparison, _ = self._compare("initial_load", "initial", self.v0, source, dst_types, apply=True)
+        comparison, _ = self._compare("initial_load", "initial", self.v0(), dst_types, apply=True)
         run.report["samples"] = {"target_before": self._sample(self.target(), dst_types)}
         return comparison
 
@@ -642,28 +609,16 @@ class _Reconciler:
         self,
         name: str,
         stage: str,
-        expected_relation: Callable[[], reconcile.Relation],
-        source: Future[_SourceSide] | None,
+        expected: reconcile.Relation,
         dst_types: dict[str, reconcile.ColumnType],
         *,
         apply: bool,
     ) -> tuple[reconcile.Comparison, reconcile.Relation]:
-        """Compare the expected side (prefetched while dpone ran, when available) with the target, then record
-        the count/checksum and NULL vs '' findings of this stage."""
-        side = source.result() if source else None
-        expected = side.relation if side else expected_relation()
-        comparison = reconcile.compare(
-            name,
-            expected,
-            self.target(),
-            self.cols,
-            self.src_types,
-            dst_types,
-            expected_aggregate=side.aggregate if side else None,
-        )
+        """Compare the expected side with the target, then record this stage's count/checksum and NULL vs ''
+        findings."""
+        comparison = reconcile.compare(name, expected, self.target(), self.cols, self.src_types, dst_types)
         self._classify(comparison, stage, apply=apply)
-        counts = side.null_empty if side else None
-        self._null_empty(stage, expected, self.target(), apply=apply, expected_counts=counts)
+        self._null_empty(stage, expected, self.target(), apply=apply)
         return comparison, expected
 
     def mutate(self) -> None:
@@ -674,13 +629,13 @@ class _Reconciler:
             with self.src.connect() as conn:
                 seed.pg_mutate(conn, self.src_name, self.cols, self.mutation)
 
-    def final(self, *, apply_findings: bool, source: Future[_SourceSide] | None = None) -> reconcile.Comparison:
-        return self._timed(self._final, apply_findings, source)
+    def final(self, *, apply_findings: bool) -> reconcile.Comparison:
+        return self._timed(self._final, apply_findings)
 
     def final_expected(self) -> reconcile.Relation:
         return self.history() if self.strategy in HISTORY else self.current(self.window())
 
-    def _final(self, apply: bool, source: Future[_SourceSide] | None) -> reconcile.Comparison:
+    def _final(self, apply: bool) -> reconcile.Comparison:
         run = self.run
         dst_types = reconcile.table_types(self.dst, self.dst_name, seed.TABLE)
         technical = sorted(c for c in dst_types if c.startswith("__dpone__"))
@@ -694,7 +649,7 @@ class _Reconciler:
             },
             "columns_added": sorted(set(dst_types) - set(self.dst_types)),
         }
-        comparison, expected = self._compare("final", "final", self.final_expected, source, dst_types, apply=apply)
+        comparison, expected = self._compare("final", "final", self.final_expected(), dst_types, apply=apply)
         # The current source rows are the expected side unless the strategy keeps history.
         run.report["source_row_count"] = (
             comparison.expected_count
@@ -764,16 +719,8 @@ class _Reconciler:
         else:
             report["findings_not_applied"] = found  # second run failed: these follow from that, not new findings
 
-    def _null_empty(
-        self,
-        stage: str,
-        expected: reconcile.Relation,
-        actual: reconcile.Relation,
-        *,
-        apply: bool,
-        expected_counts: dict[str, dict[str, int]] | None = None,
-    ) -> None:
-        e = expected_counts if expected_counts is not None else reconcile.null_empty_counts(expected, self.cols)
+    def _null_empty(self, stage: str, expected: reconcile.Relation, actual: reconcile.Relation, *, apply: bool) -> None:
+        e = reconcile.null_empty_counts(expected, self.cols)
         a = reconcile.null_empty_counts(actual, self.cols)
         lost = {
             col: {"expected": e[col], "actual": a.get(col, {})}
