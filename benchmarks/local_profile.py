@@ -2,9 +2,11 @@
 and rows/s per strategy (ours, measured around dpone's calls) beside dpone's self-reported figure.
 
     .venv/bin/python benchmarks/local_profile.py [--rows 10000] [--strategies full_refresh,incremental_merge,...]
+        [--pairs postgres_to_postgres,mysql_to_postgres,api_to_postgres]
 
-Runs postgres -> postgres on the embedded PostgreSQL (or DPONE_IT_PG_* when set), one case at a time so the
-timings do not share the 2 cores. Writes benchmarks/results/local_profile.json."""
+Runs each pair's cases on the embedded PostgreSQL (or DPONE_IT_PG_* when set); mysql_to_postgres needs
+DPONE_IT_MYSQL_* (see the README, "The local profile"). One case at a time so the timings do not share the 2 cores.
+Writes benchmarks/results/local_profile.json."""
 
 from __future__ import annotations
 
@@ -42,13 +44,20 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--pairs", default="postgres_to_postgres")
     args = parser.parse_args()
     rows_out = []
+    catalogue = cases_by_id()
+    selected = [
+        catalogue[f"{pair}__{strategy}"]
+        for pair in args.pairs.split(",")
+        for strategy in args.strategies.split(",")
+        if f"{pair}__{strategy}" in catalogue
+    ]
     with tempfile.TemporaryDirectory(prefix="dpc-local-bench-") as tmp:
-        for strategy in args.strategies.split(","):
-            case = cases_by_id()[f"postgres_to_postgres__{strategy}"]
+        for case in selected:
             ctx = LocalContext(
-                out_dir=Path(tmp) / strategy,
+                out_dir=Path(tmp) / case.case_id,
                 run_id=str(uuid.uuid4()),
                 adapter=DponeAdapter(),
                 settings=CaseSettings(row_count=args.rows, change_ratio=0.2, delete_ratio=0.05),
@@ -59,6 +68,7 @@ def main() -> None:
             rows_out.append(
                 {
                     "case_id": rec.case_id,
+                    "engines": rec.engine,
                     "status": rec.status.value,
                     "blockers": rec.blockers,
                     "rows_moved": rec.rows_moved,
@@ -73,7 +83,7 @@ def main() -> None:
             )
             r = rows_out[-1]
             print(
-                f"{strategy:20} {r['status']:8} dpone {r['dpone_seconds']:6.2f} s  "
+                f"{case.case_id:45} {r['status']:8} dpone {r['dpone_seconds']:6.2f} s  "
                 f"reconcile {r['reconcile_seconds']:5.2f} s "
                 f"({r['reconcile_over_dpone']})  dpone rows/s {r['dpone_reported_rows_per_second']}  "
                 f"measured rows/s {r['measured_rows_per_second']}"

@@ -618,7 +618,7 @@ class _Reconciler:
         findings."""
         comparison = reconcile.compare(name, expected, self.target(), self.cols, self.src_types, dst_types)
         self._classify(comparison, stage, apply=apply)
-        self._null_empty(stage, expected, self.target(), apply=apply)
+        self._null_empty(stage, comparison, apply=apply)
         return comparison, expected
 
     def mutate(self) -> None:
@@ -719,9 +719,8 @@ class _Reconciler:
         else:
             report["findings_not_applied"] = found  # second run failed: these follow from that, not new findings
 
-    def _null_empty(self, stage: str, expected: reconcile.Relation, actual: reconcile.Relation, *, apply: bool) -> None:
-        e = reconcile.null_empty_counts(expected, self.cols)
-        a = reconcile.null_empty_counts(actual, self.cols)
+    def _null_empty(self, stage: str, comparison: reconcile.Comparison, *, apply: bool) -> None:
+        e, a = comparison.expected_null_empty, comparison.actual_null_empty
         lost = {
             col: {"expected": e[col], "actual": a.get(col, {})}
             for col in e

@@ -17,7 +17,7 @@ from dpone_certify.matrix.records import CaseSettings, CaseSpec
 
 MACHINE_PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 MACHINE_MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "database": "test"}
-MYSQL_TEST_USER = "dpone_certify_it"
+MYSQL_TEST_USER_PREFIX = "dpone_certify_it_"
 
 CONFIG_ENV_PREFIXES = ("DPONE_IT_",)
 
@@ -90,23 +90,25 @@ def machine_mysql(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     import pymysql
 
     password = "my-secret-" + secrets.token_hex(8)
+    # One account per test: two test runs on one machine must not drop each other's account mid-run.
+    user = MYSQL_TEST_USER_PREFIX + secrets.token_hex(4)
     conn = pymysql.connect(autocommit=True, **MACHINE_MYSQL)  # type: ignore[arg-type]
     with conn.cursor() as cur:
         for host in ("%%", "localhost", "127.0.0.1"):  # %% : pymysql formats the statement with `%`
-            cur.execute(f"CREATE USER IF NOT EXISTS '{MYSQL_TEST_USER}'@'{host}' IDENTIFIED BY %s", (password,))
-            cur.execute(f"ALTER USER '{MYSQL_TEST_USER}'@'{host}' IDENTIFIED BY %s", (password,))
-            cur.execute(f"GRANT ALL ON *.* TO '{MYSQL_TEST_USER}'@'{host}'", ())
+            cur.execute(f"CREATE USER IF NOT EXISTS '{user}'@'{host}' IDENTIFIED BY %s", (password,))
+            cur.execute(f"ALTER USER '{user}'@'{host}' IDENTIFIED BY %s", (password,))
+            cur.execute(f"GRANT ALL ON *.* TO '{user}'@'{host}'", ())
     conn.close()
     monkeypatch.setenv("DPONE_IT_MYSQL_HOST", MACHINE_MYSQL["host"])
     monkeypatch.setenv("DPONE_IT_MYSQL_PORT", str(MACHINE_MYSQL["port"]))
-    monkeypatch.setenv("DPONE_IT_MYSQL_USER", MYSQL_TEST_USER)
+    monkeypatch.setenv("DPONE_IT_MYSQL_USER", user)
     monkeypatch.setenv("DPONE_IT_MYSQL_DATABASE", MACHINE_MYSQL["database"])
     monkeypatch.setenv("DPONE_IT_MYSQL_PASSWORD", password)
     yield password
     conn = pymysql.connect(autocommit=True, **MACHINE_MYSQL)  # type: ignore[arg-type]
     with conn.cursor() as cur:
         for host in ("%%", "localhost", "127.0.0.1"):
-            cur.execute(f"DROP USER IF EXISTS '{MYSQL_TEST_USER}'@'{host}'", ())
+            cur.execute(f"DROP USER IF EXISTS '{user}'@'{host}'", ())
     conn.close()
 
 

@@ -263,7 +263,7 @@ def test_mysql_to_postgres(tmp_path: Path, machine_mysql: str) -> None:
     ids = ["mysql_to_postgres__full_refresh", "mysql_to_postgres__incremental_merge"]
     records = run_local_cases([case(i) for i in ids], make_ctx(tmp_path, rows=400))
     for record in records.values():
-        assert record.engine["source"].startswith(("mariadb-", "mysql-")), record.reason
+        assert record.engine.get("source", "").startswith(("mariadb-", "mysql-")), record.reason
         assert record.status is CaseStatus.FAILED, record.reason
         report = _read(record.artifacts["reconciliation_report"])
         assert report["initial"]["rows_match"] is True  # every row arrived ...
