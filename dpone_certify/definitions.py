@@ -48,6 +48,6 @@ defs = dg.Definitions(
     resources={"certify": CertifyResource(), "io_manager": evidence_io_manager},
     schedules=SCHEDULES,
     sensors=SENSORS,
-    # dpone is called in forks of this process: one interpreter start per run, not one per gate or step.
+    # dpone is called in forks of one fork server per run: one interpreter start per run, not one per gate or step.
     executor=dg.in_process_executor,
 )

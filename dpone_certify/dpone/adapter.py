@@ -1,9 +1,10 @@
 """The only place that calls dpone.
 
 Two modes:
-- in-process (default): dpone is imported once in this process and each call runs in a fork of it, so the
-  ~3 s interpreter start-up of a dpone command is paid once per process, while a hang can still be killed at
-  the timeout and a crash cannot take the Dagster run down;
+- fork server (default): a single-threaded helper process (`forkserver.py`) imports dpone once and forks one
+  child per call, so the ~3 s interpreter start-up of a dpone command is paid once per process, a hang can still
+  be killed at the timeout and a crash cannot take the Dagster run down. Forking the helper rather than this
+  process keeps forks safe while this process has threads (Dagster's, parallel local cases);
 - isolated: each call runs `<python> worker.py ...` in another interpreter that has a different dpone build.
 
 Every call returns a `DponeCall` whose outcome is one of ok / crashed / timeout / invalid_json; a crash
@@ -12,6 +13,8 @@ Every call returns a `DponeCall` whose outcome is one of ok / crashed / timeout 
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import signal
@@ -31,14 +34,11 @@ from dpone_certify.dpone import worker
 from dpone_certify.secrets import redact, redact_obj
 
 WORKER_PATH = Path(worker.__file__).resolve()
+FORKSERVER_PATH = WORKER_PATH.with_name("forkserver.py")
+FORKSERVER_START_SECONDS = 180.0  # importing dpone takes ~2.5 s here; a loaded CI box may need much longer
 STDERR_TAIL_CHARS = 4000
 
 M = TypeVar("M", bound=BaseModel)
-
-# Held around every fork, and by this process's own code around opening a database connection: a fork copies
-# only the forking thread, so a lock another thread holds at that moment (a resolver or driver lock during a
-# connect, an import) stays locked forever in the child, whose own first connect then hangs until the timeout.
-FORK_LOCK = threading.Lock()
 
 
 class Outcome(StrEnum):
@@ -142,7 +142,7 @@ def _classify(gate: str, rc: int | None, stdout: str, timed_out: bool) -> tuple[
 
 
 class DponeAdapter:
-    """Calls dpone in-process (fork) or through another interpreter (`python`)."""
+    """Calls dpone through the fork server or through another interpreter (`python`)."""
 
     _warm_lock = threading.Lock()
     _warmed = False
@@ -160,7 +160,7 @@ class DponeAdapter:
 
     @property
     def mode(self) -> str:
-        return "isolated" if self.python else "in_process"
+        return "isolated" if self.python else "fork_server"
 
     # ---- public calls -------------------------------------------------------------------------------
     def cli(
@@ -208,7 +208,7 @@ class DponeAdapter:
             if self.python:
                 rc, timed_out = self._run_isolated(op, args, workdir, env, timeout, out_path, err_path)
             else:
-                rc, timed_out = self._run_forked(op, args, workdir, env, timeout, out_path, err_path, warm=op == "cli")
+                rc, timed_out = self._run_forked(op, args, workdir, env, timeout, out_path, err_path)
             stdout = out_path.read_text(encoding="utf-8", errors="replace") if out_path.exists() else ""
             stderr = err_path.read_text(encoding="utf-8", errors="replace") if err_path.exists() else ""
         outcome, payload = _classify(gate, rc, stdout, timed_out)
@@ -226,13 +226,9 @@ class DponeAdapter:
         )
 
     def warm(self) -> None:
-        """Import dpone's CLI once in this process so that every fork starts warm."""
-        if self.python:
-            return
-        with DponeAdapter._warm_lock:
-            if not DponeAdapter._warmed:
-                worker.op_warm({})
-                DponeAdapter._warmed = True
+        """Start the fork server now (without waiting for it), so its start overlaps whatever comes first."""
+        if not self.python:
+            _ForkServer.get()
 
     # ---- execution modes ----------------------------------------------------------------------------
     def _run_isolated(
@@ -266,29 +262,20 @@ class DponeAdapter:
         timeout: float,
         out_path: Path,
         err_path: Path,
-        *,
-        warm: bool,
     ) -> tuple[int | None, bool]:
-        if warm:
-            self.warm()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        with FORK_LOCK:
-            pid = os.fork()
-        if pid == 0:  # child: never returns
-            _child_main(op, args, cwd, env, out_path, err_path)
-        deadline = time.monotonic() + timeout
-        delay = 0.002
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return os.waitstatus_to_exitcode(status), False
-            if time.monotonic() >= deadline:
-                _kill_group(pid)
-                os.waitpid(pid, 0)
-                return None, True
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+        request = {
+            "op": op,
+            "args": args,
+            "cwd": str(cwd),
+            "env": {**os.environ, **(env or {})},  # the environment as of this call, not of the server's start
+            "out": str(out_path),
+            "err": str(err_path),
+        }
+        try:
+            return _ForkServer.get().run(request, timeout)
+        except ForkServerError as exc:  # no verdict: reported as a crash with the reason as its stderr
+            err_path.write_text(f"dpone fork server failed: {exc}\n", encoding="utf-8")
+            return 1, False
 
 
 def _kill_group(pid: int) -> None:
@@ -300,32 +287,109 @@ def _kill_group(pid: int) -> None:
             continue
 
 
-def _child_main(
-    op: str, args: dict[str, Any], cwd: Path, env: Mapping[str, str] | None, out_path: Path, err_path: Path
-) -> None:
-    rc = 1
-    try:
-        os.setsid()  # own process group, so a timeout kill also reaches anything dpone spawned
-        os.chdir(cwd)
-        if env:
-            os.environ.update(env)
-        out_fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        err_fd = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.dup2(out_fd, 1)
-        os.dup2(err_fd, 2)
-        sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
-        sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
-        rc = worker.dispatch(op, args)
-    except SystemExit as exc:
-        rc = exc.code if isinstance(exc.code, int) else 1
-    except BaseException:
-        import traceback
+class ForkServerError(RuntimeError):
+    pass
 
-        traceback.print_exc()
-        rc = 1
-    finally:
+
+class _ForkServer:
+    """Client of `forkserver.py`: one server per process, started on first use and again after it died (or
+    after this process was itself forked). Safe to use from many threads at once."""
+
+    _instance: _ForkServer | None = None
+    _instance_lock = threading.Lock()
+
+    @classmethod
+    def get(cls) -> _ForkServer:
+        with cls._instance_lock:
+            server = cls._instance
+            if server is None or not server.alive or server.owner != os.getpid():
+                server = cls._instance = cls()
+            return server
+
+    def __init__(self) -> None:
+        self.owner = os.getpid()
+        self.alive = True
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115  # read back only to explain a dead server
+        self._proc = subprocess.Popen(
+            [sys.executable, str(FORKSERVER_PATH)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            cwd=str(FORKSERVER_PATH.parent),
+        )
+        self._cond = threading.Condition()
+        self._write_lock = threading.Lock()
+        self._next_id = 0
+        self._started: dict[int, dict[str, Any]] = {}  # request id -> {"pid": n} or {"error": text}
+        self._ended: dict[int, int] = {}  # pid -> exit code
+        threading.Thread(target=self._read, name="dpone-fork-server", daemon=True).start()
+        atexit.register(self.close)
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
         try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(rc)
+            for line in self._proc.stdout:
+                msg = json.loads(line)
+                with self._cond:
+                    if "id" in msg:
+                        self._started[msg["id"]] = msg
+                    else:
+                        self._ended[msg["pid"]] = msg["rc"]
+                    self._cond.notify_all()
+        finally:  # EOF or an unreadable answer: this server is done; waiting calls fail, the next one restarts it
+            with self._cond:
+                self.alive = False
+                self._cond.notify_all()
+
+    def _stderr_tail(self) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read()[-2000:].decode("utf-8", "replace").strip() or "no output"
+
+    def run(self, request: dict[str, Any], timeout: float) -> tuple[int | None, bool]:
+        """Start one child and wait for it: (exit code, False), or (None, True) after a kill at the timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            rid = self._next_id
+            self._next_id += 1
+        line = (json.dumps({**request, "id": rid}) + "\n").encode("utf-8")
+        try:
+            with self._write_lock:
+                assert self._proc.stdin is not None
+                self._proc.stdin.write(line)
+                self._proc.stdin.flush()
+        except OSError as exc:
+            raise ForkServerError(f"cannot reach it ({exc}): {self._stderr_tail()}") from exc
+        # Requests queue in the pipe while the server starts (and imports dpone's CLI for the first `cli` call).
+        with self._cond:
+            self._cond.wait_for(lambda: rid in self._started or not self.alive, FORKSERVER_START_SECONDS)
+            started = self._started.pop(rid, None)
+        if started is None or "pid" not in started:
+            if started is None and self.alive:
+                self.close()  # hung: the next call starts a new one
+                raise ForkServerError(f"started no child within {FORKSERVER_START_SECONDS:.0f} s")
+            reason = started["error"] if started else f"exited: {self._stderr_tail()}"
+            raise ForkServerError(reason)
+        pid = int(started["pid"])
+        with self._cond:
+            self._cond.wait_for(lambda: pid in self._ended or not self.alive, max(0.0, deadline - time.monotonic()))
+            if pid in self._ended:
+                return self._ended.pop(pid), False
+            died = not self.alive
+        _kill_group(pid)
+        if died:
+            raise ForkServerError(f"exited while a call ran: {self._stderr_tail()}")
+        with self._cond:  # the server reaps the killed child and reports it
+            self._cond.wait_for(lambda: pid in self._ended or not self.alive, 30)
+            self._ended.pop(pid, None)
+        return None, True
+
+    def close(self) -> None:
+        """Closing its stdin ends the server (and kills any child still running)."""
+        with contextlib.suppress(OSError):
+            if self._proc.stdin is not None:
+                self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()

@@ -1,8 +1,8 @@
 """Operations executed inside an interpreter that has dpone installed.
 
 This file imports only the standard library and dpone, so it runs unchanged in a foreign interpreter
-(`python worker.py <op> <json-args>`, the isolated mode for a wheel built elsewhere) and inside a fork of
-our own process (the in-process mode). Each op prints its result to stdout and returns an exit code.
+(`python worker.py <op> <json-args>`, the isolated mode for a wheel built elsewhere) and in the children of
+the fork server (`forkserver.py`, the default mode). Each op prints its result to stdout and returns an exit code.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def op_simulate(args: dict[str, Any]) -> int:
 
 
 def op_warm(args: dict[str, Any]) -> int:
-    """Import what the CLI needs so forks start warm (the ~2 s import is paid once per process)."""
+    """Import what the CLI needs so forks start warm (the ~2 s import is paid once per fork server)."""
     from dpone.cli.parser import build_parser
     from dpone.integration_matrix import DEFAULT_INTEGRATION_MATRIX  # noqa: F401
 

@@ -7,7 +7,7 @@ prefix, and a writer killed mid-way leaves at most a `.<name>.*.tmp` file that n
 `locked(path, timeout_s)` is an exclusive `flock` on a lock file. `flock` locks belong to the open file
 description, so two threads that each call `locked` exclude each other as well as two processes do. The
 lock is released explicitly (LOCK_UN) before the file is closed, so a forked child that inherited the
-descriptor (the dpone adapter forks) cannot keep it held.
+descriptor cannot keep it held.
 """
 
 from __future__ import annotations

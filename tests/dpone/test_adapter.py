@@ -1,4 +1,4 @@
-"""The adapter against the real dpone (in-process fork mode) and a deliberately broken dpone build
+"""The adapter against the real dpone (fork-server mode) and a deliberately broken dpone build
 (isolated-interpreter mode): a crash, a hang or garbage output is never read as a verdict."""
 
 from __future__ import annotations

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dpone_certify.dpone.adapter import FORK_LOCK
-
 COMPOSE_FILE = "docker/compose.engines.yaml"
 EMBEDDED_PG_DIR_ENV = "DPONE_CERTIFY_EMBEDDED_PG_DIR"
 
@@ -132,10 +130,6 @@ class Engine:
         }
 
     def connect(self, *, database: str | None = None, autocommit: bool = True) -> Any:
-        with FORK_LOCK:  # never open a connection while dpone is being forked (see FORK_LOCK)
-            return self._connect(database=database, autocommit=autocommit)
-
-    def _connect(self, *, database: str | None, autocommit: bool) -> Any:
         if self.family == "postgres":
             import psycopg
 
