@@ -225,10 +225,14 @@ class DponeAdapter:
             payload=redact_obj(payload, self.secrets) if payload is not None else None,
         )
 
-    def warm(self) -> None:
-        """Start the fork server now (without waiting for it), so its start overlaps whatever comes first."""
-        if not self.python:
-            _ForkServer.get()
+    def warm(self, *, cli: bool = False) -> None:
+        """Start the fork server now, without waiting, so its start overlaps whatever comes first; with `cli`,
+        also wait until it has imported dpone's CLI (so that no timed call pays for that import)."""
+        if self.python:
+            return
+        _ForkServer.get()
+        if cli:
+            self.call("warm", "warm", {})
 
     # ---- execution modes ----------------------------------------------------------------------------
     def _run_isolated(

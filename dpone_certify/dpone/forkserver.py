@@ -6,7 +6,7 @@ locked forever in the child, which then hangs until the timeout. This process ne
 are safe, and it is small, so they are cheap.
 
 Run as `python forkserver.py`; like `worker.py` it imports only the standard library, dpone and `worker`.
-dpone's matrix module is imported at start; its CLI (~2.4 s) on the first `cli` request, so a run that only
+dpone's matrix module is imported at start; its CLI (~2.4 s) on the first `cli` or `warm` request, so a run that only
 simulates or reports never pays for it.
 Protocol: JSON lines. Requests on stdin: `{"id", "op", "args", "cwd", "env", "out", "err"}` (`env` is the
 child's whole environment). Answers on stdout: `{"id", "pid"}` when a child started (or `{"id", "error"}`),
@@ -100,7 +100,7 @@ def serve() -> int:
                 while b"\n" in buffer:
                     line, buffer = buffer.split(b"\n", 1)
                     req = json.loads(line)
-                    if req["op"] == "cli" and not cli_warm:
+                    if req["op"] in ("cli", "warm") and not cli_warm:
                         cli_warm = True
                         with contextlib.suppress(Exception):
                             worker.op_warm({})

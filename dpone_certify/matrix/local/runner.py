@@ -81,7 +81,7 @@ def object_name(role: str, run_id: str, case_id: str) -> str:
 def run_local_cases(cases: Sequence[CaseSpec], ctx: LocalContext) -> dict[str, CaseRecord]:
     """Run every case (bounded by `ctx.max_parallel`); one case's failure never stops the others."""
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
-    ctx.adapter.warm()  # start the fork server (dpone imported once) before the case threads call it
+    ctx.adapter.warm(cli=True)  # dpone's CLI imported once, before any case is timed
     results: dict[str, CaseRecord] = {}
     lock = threading.Lock()
 
