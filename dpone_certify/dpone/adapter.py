@@ -230,9 +230,10 @@ class DponeAdapter:
         also wait until it has imported dpone's CLI (so that no timed call pays for that import)."""
         if self.python:
             return
-        _ForkServer.get()
         if cli:
-            self.call("warm", "warm", {})
+            self.call("warm", "warm", {})  # starts the server too
+        else:
+            _ForkServer.get()
 
     # ---- execution modes ----------------------------------------------------------------------------
     def _run_isolated(

@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from dpone_certify.matrix.local.engines import Engine
 from dpone_certify.matrix.local.seed import KEY, Column
 
 NULL_MARK = "<NULL>"
 SEP = 31  # ASCII unit separator
+T = TypeVar("T")
 MAX_DIFF_KEYS = 50
 TEXT_FAMILIES = ("text", "varchar")
 NUMERIC_FAMILIES = ("int4", "int8", "numeric", "float8")
@@ -223,31 +225,32 @@ def as_text_columns(
     return frozenset(out)
 
 
-def row_hash_expr(
-    engine: Engine,
-    cols: Sequence[Column],
-    types: dict[str, ColumnType],
-    *,
-    native: bool = False,
-    as_text: frozenset[str] = frozenset(),
-) -> str:
-    """SQL expression giving one row's hash as an integer (see the module docstring)."""
-    if native and engine.family == "postgres":
-        values = []
-        for c in cols:
-            t = types.get(c.name)
-            v = "NULL" if t is None else _ident(engine, c.name)
-            if t is not None and t.short == "timestamptz":
-                v = f"({v} AT TIME ZONE 'UTC')"
-            values.append(f"({v})::text" if c.name in as_text else v)
-        return f"hash_record_extended(ROW({', '.join(values)}), 0)"
-    parts = [f"COALESCE({canonical_expr(engine, c, types.get(c.name), native=native)}, '{NULL_MARK}')" for c in cols]
-    if engine.family == "mysql":
-        chunks = [f"CONCAT_WS(CHAR({SEP}), {', '.join(parts[i : i + 50])})" for i in range(0, len(parts), 50)]
-        return f"CAST(CONV(SUBSTR(MD5(CONCAT_WS(CHAR({SEP}), {', '.join(chunks)})), 1, 15), 16, 10) AS UNSIGNED)"
-    # `||` rather than concat_ws: PostgreSQL functions take at most 100 arguments.
-    md5 = "md5(" + f" || chr({SEP}) || ".join(parts) + ")"
-    return f"('x' || substr({md5}, 1, 15))::bit(60)::bigint"
+@dataclass(frozen=True)
+class RowHash:
+    """How one comparison hashes rows (the same for both sides): the typed `native` hash between two PostgreSQL
+    relations, with the `as_text` columns taken as text, or the portable canonical-text MD5."""
+
+    native: bool = False
+    as_text: frozenset[str] = frozenset()
+
+    def expr(self, engine: Engine, cols: Sequence[Column], types: dict[str, ColumnType]) -> str:
+        """SQL expression giving one row's hash as an integer (see the module docstring)."""
+        if self.native and engine.family == "postgres":
+            values = []
+            for c in cols:
+                t = types.get(c.name)
+                v = "NULL" if t is None else _ident(engine, c.name)
+                if t is not None and t.short == "timestamptz":
+                    v = f"({v} AT TIME ZONE 'UTC')"
+                values.append(f"({v})::text" if c.name in self.as_text else v)
+            return f"hash_record_extended(ROW({', '.join(values)}), 0)"
+        parts = [f"COALESCE({canonical_expr(engine, c, types.get(c.name))}, '{NULL_MARK}')" for c in cols]
+        if engine.family == "mysql":
+            chunks = [f"CONCAT_WS(CHAR({SEP}), {', '.join(parts[i : i + 50])})" for i in range(0, len(parts), 50)]
+            return f"CAST(CONV(SUBSTR(MD5(CONCAT_WS(CHAR({SEP}), {', '.join(chunks)})), 1, 15), 16, 10) AS UNSIGNED)"
+        # `||` rather than concat_ws: PostgreSQL functions take at most 100 arguments.
+        md5 = "md5(" + f" || chr({SEP}) || ".join(parts) + ")"
+        return f"('x' || substr({md5}, 1, 15))::bit(60)::bigint"
 
 
 @dataclass
@@ -294,8 +297,10 @@ class Scan:
     by_key: dict[int, list[int]] | None = None
 
 
-def _null_empty_exprs(engine: Engine, cols: Sequence[Column]) -> tuple[list[Column], list[str]]:
-    text_cols = [c for c in cols if c.family in TEXT_FAMILIES]
+def _null_empty_exprs(
+    engine: Engine, cols: Sequence[Column], types: dict[str, ColumnType]
+) -> tuple[list[Column], list[str]]:
+    text_cols = [c for c in cols if c.family in TEXT_FAMILIES and c.name in types]
     parts = []
     for c in text_cols:
         ident = _ident(engine, c.name)
@@ -311,16 +316,11 @@ def _null_empty_counts(text_cols: Sequence[Column], values: Sequence[Any]) -> di
 
 
 def aggregate(
-    rel: Relation,
-    cols: Sequence[Column],
-    types: dict[str, ColumnType],
-    *,
-    native: bool = False,
-    as_text: frozenset[str] = frozenset(),
+    rel: Relation, cols: Sequence[Column], types: dict[str, ColumnType], row_hash: RowHash = RowHash()
 ) -> Scan:
     """Row count, hash sum and the NULL vs '' counts, in one scan and one result row."""
-    h = row_hash_expr(rel.engine, cols, types, native=native, as_text=as_text)
-    text_cols, ne = _null_empty_exprs(rel.engine, [c for c in cols if c.name in types])
+    h = row_hash.expr(rel.engine, cols, types)
+    text_cols, ne = _null_empty_exprs(rel.engine, cols, types)
     if rel.engine.family == "mysql":
         head = f"COUNT(*), CAST(COALESCE(SUM({h}), 0) AS CHAR)"
     else:
@@ -330,17 +330,12 @@ def aggregate(
 
 
 def keyed_scan(
-    rel: Relation,
-    cols: Sequence[Column],
-    types: dict[str, ColumnType],
-    *,
-    native: bool = False,
-    as_text: frozenset[str] = frozenset(),
+    rel: Relation, cols: Sequence[Column], types: dict[str, ColumnType], row_hash: RowHash = RowHash()
 ) -> Scan:
     """Like `aggregate`, but fetches every row's hash by key (count and sum are taken from them), so a mismatch
     needs no second pass. Used where the row hash is the expensive part (canonical texts across engines)."""
-    by_key = key_hashes(rel, cols, types, native=native, as_text=as_text)
-    text_cols, ne = _null_empty_exprs(rel.engine, [c for c in cols if c.name in types])
+    by_key = key_hashes(rel, cols, types, row_hash)
+    text_cols, ne = _null_empty_exprs(rel.engine, cols, types)
     counts = {}
     if ne:
         counts = _null_empty_counts(text_cols, _fetchall(rel.engine, f"SELECT {', '.join(ne)} FROM {rel.from_sql}")[0])
@@ -360,15 +355,10 @@ def checksum_text(count: int, total: int) -> str:
 
 
 def key_hashes(
-    rel: Relation,
-    cols: Sequence[Column],
-    types: dict[str, ColumnType],
-    *,
-    native: bool = False,
-    as_text: frozenset[str] = frozenset(),
+    rel: Relation, cols: Sequence[Column], types: dict[str, ColumnType], row_hash: RowHash = RowHash()
 ) -> dict[int, list[int]]:
     """Row hashes by key, each key's list sorted (a key may hold several versions, e.g. scd2 history)."""
-    h = row_hash_expr(rel.engine, cols, types, native=native, as_text=as_text)
+    h = row_hash.expr(rel.engine, cols, types)
     out: dict[int, list[int]] = {}
     # Plain lists, not Counters, and no ORDER BY (MariaDB then hashes before a filesort): this loop runs per
     # row while the other side's thread waits for the GIL.
@@ -477,43 +467,43 @@ def compare(
 ) -> Comparison:
     started = time.perf_counter()
     native = expected.engine.family == actual.engine.family == "postgres"
-    as_text = as_text_columns(cols, expected_types, actual_types) if native else frozenset()
+    row_hash = RowHash(native, as_text_columns(cols, expected_types, actual_types) if native else frozenset())
+    sides = (expected, expected_types), (actual, actual_types)
     # Native typed hashes are cheap: aggregate first, fetch per-key hashes only on a mismatch. Canonical-text
     # hashes dominate the cost: fetch them by key in the first (and only) pass.
-    scan = aggregate if native else keyed_scan
-    # Both sides at once (separate connections): the servers work in parallel.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        e_future = pool.submit(scan, expected, cols, expected_types, native=native, as_text=as_text)
-        a_future = pool.submit(scan, actual, cols, actual_types, native=native, as_text=as_text)
-        e, a = e_future.result(), a_future.result()
+    e, a = _both_sides(aggregate if native else keyed_scan, sides, cols, row_hash)
     result = Comparison(name, expected.describe(), actual.describe(), e.count, a.count, e.hash_sum, a.hash_sum)
     result.expected_null_empty, result.actual_null_empty = e.null_empty, a.null_empty
     if result.checksum_match:
         result.seconds = time.perf_counter() - started
         return result
-    # Layer 3: bounded row-level diff by key (both sides at once again).
+    # Layer 3: bounded row-level diff by key.
     if e.by_key is not None and a.by_key is not None:
         e_hashes, a_hashes = e.by_key, a.by_key
     else:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            e_hf = pool.submit(key_hashes, expected, cols, expected_types, native=native, as_text=as_text)
-            a_hf = pool.submit(key_hashes, actual, cols, actual_types, native=native, as_text=as_text)
-            e_hashes, a_hashes = e_hf.result(), a_hf.result()
+        e_hashes, a_hashes = _both_sides(key_hashes, sides, cols, row_hash)
     differing = sorted(k for k in set(e_hashes) | set(a_hashes) if e_hashes.get(k) != a_hashes.get(k))
     result.missing_keys = [k for k in differing if k not in a_hashes][:max_diff_keys]
     result.extra_keys = [k for k in differing if k not in e_hashes][:max_diff_keys]
     result.changed_keys = [k for k in differing if k in a_hashes and k in e_hashes][:max_diff_keys]
     sample = differing[:max_diff_keys]
     result.diff_truncated = len(differing) > max_diff_keys
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        e_rf = pool.submit(canonical_rows, expected, cols, expected_types, sample, native=native)
-        a_rf = pool.submit(canonical_rows, actual, cols, actual_types, sample, native=native)
-        e_rows, a_rows = e_rf.result(), a_rf.result()
+    e_rows, a_rows = _both_sides(partial(canonical_rows, keys=sample, native=native), sides, cols)
     for key in sample:
         result.diff.append(_key_diff(key, e_rows.get(key, []), a_rows.get(key, [])))
     result.empty_to_null = _empty_to_null(e_rows, a_rows, cols)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _both_sides(
+    fn: Callable[..., T], sides: Sequence[tuple[Relation, dict[str, ColumnType]]], cols: Sequence[Column], *rest: Any
+) -> list[T]:
+    """`fn(relation, cols, types, *rest)` for each side at once (separate connections: the servers work in
+    parallel)."""
+    with ThreadPoolExecutor(max_workers=len(sides)) as pool:
+        futures = [pool.submit(fn, rel, cols, types, *rest) for rel, types in sides]
+        return [f.result() for f in futures]
 
 
 def _key_diff(key: int, expected: list[dict[str, str | None]], actual: list[dict[str, str | None]]) -> dict[str, Any]:

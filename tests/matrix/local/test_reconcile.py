@@ -18,6 +18,7 @@ COLS = [
     Column("amount", "numeric", "numeric(12,2)", "decimal(12,2)", True),
     Column("note", "text", "text", "text", True),
 ]
+SRC_DDL = "id bigint, updated_at timestamptz, amount numeric(12,2), note text"
 ROWS = "(1, '2026-01-01 10:00:00+00', 1.50, ''), (2, '2026-01-02 11:30:00.123456+00', NULL, NULL), (3, now(), 7, 'x')"
 
 
@@ -27,7 +28,7 @@ def schema() -> Iterator[tuple[Engine, str]]:
     name = f"rec_{uuid.uuid4().hex[:10]}"
     with engine.connect() as conn:
         conn.execute(f'CREATE SCHEMA "{name}"')
-        conn.execute(f'CREATE TABLE "{name}".src (id bigint, updated_at timestamptz, amount numeric(12,2), note text)')
+        conn.execute(f'CREATE TABLE "{name}".src ({SRC_DDL})')
         conn.execute(f'INSERT INTO "{name}".src VALUES {ROWS}')
     yield engine, name
     with engine.connect() as conn:
@@ -52,7 +53,7 @@ def _compare(engine: Engine, schema: str, target_ddl: str, *, fill: str | None =
 
 def test_identical_copy_matches_and_counts_empty_and_null(schema: tuple[Engine, str]) -> None:
     engine, name = schema
-    result = _compare(engine, name, "id bigint, updated_at timestamptz, amount numeric(12,2), note text")
+    result = _compare(engine, name, SRC_DDL)
     assert result.checksum_match and result.expected_count == 3
     assert result.expected_null_empty == result.actual_null_empty == {"note": {"empty": 1, "null": 1}}
     assert result.diff == []
@@ -75,7 +76,7 @@ def test_empty_string_to_null_is_a_difference_with_the_cells_named(schema: tuple
     result = _compare(
         engine,
         name,
-        "id bigint, updated_at timestamptz, amount numeric(12,2), note text",
+        SRC_DDL,
         fill="INSERT INTO {s}.dst SELECT id, updated_at, amount, NULLIF(note, '') FROM {s}.src",
     )
     assert result.rows_match and not result.checksum_match
@@ -89,7 +90,7 @@ def test_a_shifted_timestamp_and_a_duplicated_key_are_found(schema: tuple[Engine
     result = _compare(
         engine,
         name,
-        "id bigint, updated_at timestamptz, amount numeric(12,2), note text",
+        SRC_DDL,
         fill=(
             "INSERT INTO {s}.dst SELECT id, updated_at + CASE WHEN id = 2 THEN interval '1 microsecond' "
             "ELSE interval '0' END, amount, note FROM {s}.src UNION ALL SELECT * FROM {s}.src WHERE id = 3"
@@ -105,13 +106,15 @@ def test_a_shifted_timestamp_and_a_duplicated_key_are_found(schema: tuple[Engine
 def test_native_and_portable_hashes_agree_on_the_verdict(schema: tuple[Engine, str]) -> None:
     """The typed hash is an optimisation of the canonical-text one: both see the same rows as equal."""
     engine, name = schema
-    _compare(engine, name, "id bigint, updated_at timestamptz, amount numeric(12,2), note text")
+    _compare(engine, name, SRC_DDL)
     types = reconcile.table_types(engine, name, "src")
     for native in (True, False):
-        src = reconcile.aggregate(reconcile.Relation(engine, name, "src"), COLS, types, native=native)
-        dst = reconcile.aggregate(reconcile.Relation(engine, name, "dst"), COLS, types, native=native)
+        src = reconcile.aggregate(reconcile.Relation(engine, name, "src"), COLS, types, reconcile.RowHash(native))
+        dst = reconcile.aggregate(reconcile.Relation(engine, name, "dst"), COLS, types, reconcile.RowHash(native))
         assert (src.count, src.hash_sum) == (dst.count, dst.hash_sum)
-    native_sum = reconcile.aggregate(reconcile.Relation(engine, name, "src"), COLS, types, native=True).hash_sum
+    native_sum = reconcile.aggregate(
+        reconcile.Relation(engine, name, "src"), COLS, types, reconcile.RowHash(True)
+    ).hash_sum
     portable_sum = reconcile.aggregate(reconcile.Relation(engine, name, "src"), COLS, types).hash_sum
     assert native_sum != portable_sum  # two different hash families, never mixed within one comparison
 
@@ -140,7 +143,7 @@ def test_keyed_scan_totals_equal_the_aggregate(schema: tuple[Engine, str], nativ
         conn.execute(f'INSERT INTO "{name}".src SELECT * FROM "{name}".src WHERE id = 1')  # two versions of key 1
     rel = reconcile.Relation(engine, name, "src")
     types = reconcile.table_types(engine, name, "src")
-    agg = reconcile.aggregate(rel, COLS, types, native=native)
-    keyed = reconcile.keyed_scan(rel, COLS, types, native=native)
+    agg = reconcile.aggregate(rel, COLS, types, reconcile.RowHash(native))
+    keyed = reconcile.keyed_scan(rel, COLS, types, reconcile.RowHash(native))
     assert (keyed.count, keyed.hash_sum, keyed.null_empty) == (agg.count, agg.hash_sum, agg.null_empty) != (0, 0, {})
     assert keyed.by_key is not None and len(keyed.by_key[1]) == 2 and keyed.by_key[1] == sorted(keyed.by_key[1])
