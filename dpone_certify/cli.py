@@ -54,10 +54,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     keys, assets = _selection(args.case or [], args.select or [])
     config: dict[str, object] = {}
-    for name in ("profile", "evidence_root", "release", "row_count", "max_parallel", "dpone_python"):
-        value = getattr(args, name)
+    for name in (
+        "profile",
+        "evidence_root",
+        "release",
+        "row_count",
+        "max_parallel",
+        "dpone_python",
+        "dpone_wheel",
+        "interpreter_cache",
+    ):
+        value = getattr(args, name, None)
         if value is not None:
-            config[name] = value
+            config[name] = str(Path(value).expanduser().resolve()) if name == "dpone_wheel" else value
+    _check_build(config)
     if not assets:
         gates = ASSETS + RELEASE_ASSETS if args.release_gates else ASSETS
         assets = [a.key.to_user_string() for a in gates]
@@ -88,6 +98,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     root = CertifyResource(evidence_root=args.evidence_root).root()
     print(render_verdict(result.run_id, evaluations, str(root)))
     return 0 if result.success else 1
+
+
+def _check_build(config: dict[str, object]) -> None:
+    """Before any gate runs: the build under test can be reached and the release id names its version."""
+    from dpone_certify.dpone.identity import IdentityError, ReleaseMismatch
+    from dpone_certify.dpone.interpreter import InterpreterError
+    from dpone_certify.resources import CertifyResource
+
+    if config.get("dpone_python") and config.get("dpone_wheel"):
+        usage_error("--dpone-python and --dpone-wheel name two builds; give one")
+    wheel = config.get("dpone_wheel")
+    if wheel and not Path(str(wheel)).is_file():
+        usage_error(f"--dpone-wheel {wheel}: no such file")
+    certify = CertifyResource(**config)  # type: ignore[arg-type]
+    try:
+        release = certify.release_name()
+        identity = certify.build_identity()
+    except ReleaseMismatch as exc:
+        usage_error(str(exc))
+    except (IdentityError, InterpreterError, ValueError) as exc:
+        usage_error(f"cannot certify the build under test: {exc}")
+    print(f"build under test: {identity.label}; release {release}", file=sys.stderr)
 
 
 def render_verdict(run_id: str, evaluations: Sequence[Any], root: str) -> str:
@@ -183,6 +215,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--row-count", dest="row_count", type=int)
     run.add_argument("--max-parallel", dest="max_parallel", type=int)
     run.add_argument("--dpone-python", dest="dpone_python", help="python of another dpone build to certify")
+    run.add_argument(
+        "--dpone-wheel",
+        dest="dpone_wheel",
+        help="a dpone wheel to certify: its venv (with the local profile's extras) is built once per wheel digest",
+    )
+    run.add_argument(
+        "--interpreter-cache",
+        dest="interpreter_cache",
+        help="where wheel venvs are built (default: $DPONE_CERTIFY_INTERPRETER_CACHE or "
+        "<user cache dir>/dpone-certify/interpreters)",
+    )
     run.set_defaults(func=cmd_run)
     accept = sub.add_parser("accept-baseline", help="accept the latest matrix measurement as benchmark baseline")
     accept.add_argument("--evidence-root", dest="evidence_root")

@@ -15,9 +15,31 @@ from pydantic import Field
 
 from dpone_certify import settings
 from dpone_certify.dpone.adapter import DponeAdapter
+from dpone_certify.dpone.identity import BuildIdentity
 from dpone_certify.matrix.records import CaseSettings
 from dpone_certify.secrets import secret_values_from_env
 from dpone_certify.settings import Profile
+
+
+def _wheel_sha(wheel: Path) -> str:
+    """sha256 of a wheel, cached by (path, size, mtime): adapter() is called by every gate."""
+    from dpone_certify.dpone.interpreter import wheel_sha256
+
+    stat = wheel.stat()
+    key = (str(wheel.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _WHEEL_SHA:
+        _WHEEL_SHA[key] = wheel_sha256(wheel)
+    return _WHEEL_SHA[key]
+
+
+_WHEEL_SHA: dict[tuple[str, int, int], str] = {}
+
+
+def wheel_python(wheel: Path, cache: str | None) -> Path:
+    """The python of the venv built (once per wheel digest) for `wheel`, with the local profile's extras."""
+    from dpone_certify.dpone.interpreter import LOCAL_EXTRAS, default_cache_root, ensure_interpreter
+
+    return ensure_interpreter(wheel, default_cache_root(cache), extras=LOCAL_EXTRAS)
 
 
 class CertifyResource(dg.ConfigurableResource):
@@ -45,8 +67,13 @@ class CertifyResource(dg.ConfigurableResource):
     )
     dpone_wheel: str | None = Field(
         default=None,
-        description="a dpone wheel to certify (isolated mode): a venv with it is built once per wheel and used as "
-        "dpone_python; the cache is $DPONE_CERTIFY_INTERPRETER_CACHE or interpreters/ next to the evidence root",
+        description="a dpone wheel to certify (isolated mode): a venv with it and the local profile's extras is "
+        "built once per wheel digest in interpreter_cache and used as dpone_python",
+    )
+    interpreter_cache: str | None = Field(
+        default=None,
+        description="where wheel venvs are built: default $DPONE_CERTIFY_INTERPRETER_CACHE, else "
+        "<user cache dir>/dpone-certify/interpreters",
     )
     evidence_case: str | None = Field(
         default=None,
@@ -77,22 +104,42 @@ class CertifyResource(dg.ConfigurableResource):
     def adapter(self) -> DponeAdapter:
         python = self.dpone_python
         if python is None and self.dpone_wheel:
-            from dpone_certify.dpone.interpreter import default_cache_root, ensure_interpreter
-
-            python = str(ensure_interpreter(Path(self.dpone_wheel), default_cache_root(self.root())))
+            python = str(wheel_python(Path(self.dpone_wheel), self.interpreter_cache))
         return DponeAdapter(
             python=python or settings.env_dpone_python(),
             timeout_seconds=self.timeout(),
             secrets=secret_values_from_env(),
         )
 
+    def build_identity(self) -> BuildIdentity:
+        """Who the build under test is, asked of the interpreter that runs it (cached per process)."""
+        from dpone_certify.dpone.identity import read_identity
+
+        wheel = Path(self.dpone_wheel) if self.dpone_wheel and not self.dpone_python else None
+        sha = _wheel_sha(wheel) if wheel else None
+        return read_identity(self.adapter(), wheel_sha256=sha, wheel=wheel.name if wheel else None)
+
     def release_name(self) -> str:
+        """The release id: explicit (refused when it names another dpone version than the build's), else
+        `dpone-<version of the build under test>`."""
         import os
 
-        from dpone_certify.matrix.catalogue import dpone_version
+        from dpone_certify.dpone.identity import check_release
 
-        raw = self.release or os.environ.get(settings.RELEASE_ENV, "").strip() or f"dpone-{dpone_version()}"
+        raw = self.release or os.environ.get(settings.RELEASE_ENV, "").strip()
+        if raw:
+            check_release(raw, self._build_version())
+        else:
+            raw = self.build_identity().default_release()
         return re.sub(r"[^A-Za-z0-9._-]+", "-", raw)
+
+    def _build_version(self) -> str:
+        """The version of the build under test; a wheel's is in its file name (no venv needed to know it)."""
+        if self.dpone_wheel and not self.dpone_python:
+            from dpone_certify.dpone.interpreter import wheel_version
+
+            return wheel_version(Path(self.dpone_wheel))
+        return self.build_identity().dpone_version
 
     def case_settings(self) -> CaseSettings:
         return CaseSettings(row_count=self.row_count, change_ratio=self.change_ratio, delete_ratio=self.delete_ratio)

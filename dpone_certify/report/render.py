@@ -8,6 +8,7 @@ through `dpone_certify.secrets.redact` before it is written.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -20,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from dpone_certify.dpone.identity import BuildIdentity
 from dpone_certify.gates.keys import ALL_GATES
 from dpone_certify.gates.presentation import UNVERIFIED_LABEL, evidence_label, reproduce_hint
 from dpone_certify.gates.records import GateRecord
@@ -74,6 +76,7 @@ class RunReport(BaseModel):
     verdict: Literal["PASSED", "FAILED", "NO EVIDENCE"]
     profile: str | None = None
     release: str | None = None
+    build: str | None = None  # the dpone build under test (BuildIdentity.label of the gate records)
     unverified: bool = False  # some gate judged dpone's mock_contract simulation only
     gates: list[GateSection]
     matrix: MatrixSummary | None = None
@@ -240,7 +243,7 @@ def collect(root: Path, run_id: str, expected_gates: Iterable[str] = ()) -> RunR
         verdict = "FAILED"
     else:
         verdict = "PASSED"
-    profile = release = None
+    profile = release = build = None
     for path in (run_dir / g / RECORD_FILE for g in gates):
         if path.exists():
             try:
@@ -249,6 +252,9 @@ def collect(root: Path, run_id: str, expected_gates: Iterable[str] = ()) -> RunR
                 continue
             profile = profile or data.get("profile")
             release = release or data.get("release")
+            if build is None and isinstance(data.get("build"), dict):
+                with contextlib.suppress(ValueError):
+                    build = BuildIdentity.model_validate(data["build"]).label
     return RunReport(
         run_id=run_id,
         evidence_root=str(root),
@@ -257,6 +263,7 @@ def collect(root: Path, run_id: str, expected_gates: Iterable[str] = ()) -> RunR
         verdict=verdict,
         profile=profile,
         release=release,
+        build=build,
         unverified=any(s.evidence_status == EvidenceStatus.UNVERIFIED.value for s in sections),
         gates=sections,
         matrix=_matrix(run_dir / MATRIX_RUN_FILE),
@@ -292,6 +299,7 @@ def render_markdown(report: RunReport) -> str:
         "",
         f"- Verdict: **{report.verdict}**",
         f"- Profile: `{report.profile or 'unknown'}`" + (f", release `{report.release}`" if report.release else ""),
+        f"- Build under test: {report.build or 'unknown (records older than build identity)'}",
         f"- Evidence folder: `{report.run_dir}`",
         f"- Generated: {report.generated_at}",
     ]
@@ -394,6 +402,7 @@ def render_html(report: RunReport) -> str:
         f'<p>Verdict: <span class="{verdict_class}">{_e(report.verdict)}</span> &middot; profile '
         f"<code>{_e(report.profile or 'unknown')}</code>"
         + (f" &middot; release <code>{_e(report.release)}</code>" if report.release else "")
+        + (f" &middot; build <code>{_e(report.build)}</code>" if report.build else "")
         + f'</p><p class="muted">Evidence folder <code>{_e(report.run_dir)}</code> &middot; generated '
         f"{_e(report.generated_at)}</p>",
     ]

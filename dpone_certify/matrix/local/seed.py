@@ -146,7 +146,9 @@ def initial_rows(row_count: int, cols: Sequence[Column]) -> Iterator[tuple[Any, 
 # ---- PostgreSQL ---------------------------------------------------------------------------------------
 
 
-def pg_create_table(conn: Any, schema: str, cols: Sequence[Column], table: str = TABLE) -> None:
+def pg_create_table(
+    conn: Any, schema: str, cols: Sequence[Column], table: str = TABLE, *, primary_key: bool = True
+) -> None:
     from psycopg import sql
 
     defs = sql.SQL(", ").join(
@@ -156,11 +158,8 @@ def pg_create_table(conn: Any, schema: str, cols: Sequence[Column], table: str =
         for c in cols
     )
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-    conn.execute(
-        sql.SQL("CREATE TABLE {}.{} ({}, PRIMARY KEY ({}))").format(
-            sql.Identifier(schema), sql.Identifier(table), defs, sql.Identifier(KEY)
-        )
-    )
+    pk = sql.SQL(", PRIMARY KEY ({})").format(sql.Identifier(KEY)) if primary_key else sql.SQL("")
+    conn.execute(sql.SQL("CREATE TABLE {}.{} ({}{})").format(sql.Identifier(schema), sql.Identifier(table), defs, pk))
 
 
 def pg_copy_rows(conn: Any, schema: str, cols: Sequence[Column], rows: Iterator[tuple[Any, ...]], table: str) -> int:
@@ -177,7 +176,82 @@ def pg_copy_rows(conn: Any, schema: str, cols: Sequence[Column], rows: Iterator[
     return count
 
 
+# Server-side generation: the same values as `row()`, computed by PostgreSQL from generate_series, so seeding a
+# million rows moves no row through Python (issue 13 item 7). `_mix` and `wide_value` are written once more in SQL
+# below; `tests/matrix/local/test_seed.py` compares both forms value by value.
+
+_PG_EPOCH_2000 = "timestamptz '2000-01-01 00:00:00+00'"
+
+
+def _pg_mix(id_sql: str, col: int, version: int) -> str:
+    """`_mix(row_id, col, version)` in bigint arithmetic (every intermediate fits: < 2^62)."""
+    x = f"(({id_sql}) * {0x9E3779B1} + {col * 0x85EBCA77 + version * 0xC2B2AE3D}) & {0xFFFFFFFF}"
+    x = f"(({x}) # (({x}) >> 15))"
+    x = f"(({x}) * {0x2C1B3C6D}) & {0xFFFFFFFF}"
+    return f"(({x}) # (({x}) >> 12))"
+
+
+def _pg_wide(family: str, h: str, col: int, version: int) -> str:
+    """`wide_value(family, id, col, version)` in SQL, given `h` = the column's `_mix` value and `id`."""
+    if family in ("text", "varchar"):
+        value = f"'v{version}-' || id || '-{col}-' || ({h} % 9973)"
+        return f"CASE WHEN {h} % 11 = 0 THEN NULL WHEN {h} % 7 = 0 THEN '' ELSE {value} END"
+    value = {
+        "int4": f"(({h} % 2000000) - 1000000)::integer",
+        "int8": f"({h} * 1000003 - 2000000000000)",
+        "numeric": f"(({h} % 100000000)::numeric / 10000 - 5000)",
+        "float8": f"(({h} % 1000000)::double precision / 8 - 60000)",
+        "bool": f"({h} % 2 = 0)",
+        "date": f"(date '2000-01-01' + ({h} % 12000)::integer)",
+        "timestamptz": (
+            f"({_PG_EPOCH_2000} + ({h} % 900000000) * interval '1 second' + ({h} % 1000000) * interval '1 microsecond')"
+        ),
+        "uuid": f"(lpad(to_hex({h}), 8, '0') || lpad(to_hex(id), 16, '0') || lpad(to_hex({col}), 8, '0'))::uuid",
+    }[family]
+    return f"CASE WHEN {h} % 17 = 0 THEN NULL ELSE {value} END"
+
+
+def pg_generate_sql(schema: str, cols: Sequence[Column], version: int, table: str = TABLE) -> str:
+    """`INSERT INTO schema.table SELECT <row(id, cols, version)> FROM generate_series(%(start)s, %(stop)s - 1)`.
+    The inner query computes each column's hash once (OFFSET 0 keeps the planner from inlining it into every use)."""
+    base_ts = "timestamptz '2026-06-05 00:00:00+00'" if version else "timestamptz '2026-06-01 00:00:00+00'"
+    hashes = ", ".join(f"{_pg_mix('g', i, version)} AS h{i}" for i in range(1, len(cols) - 2))
+    exprs = [
+        "id",
+        f"{base_ts} + id * interval '1 second' + (id % 1000) * interval '1 microsecond'",
+        f"date '2026-06-01' + (id % {DATE_SPAN})::integer",
+    ]
+    exprs += [_pg_wide(c.family, f"h{i}", i, version) for i, c in enumerate(cols[3:], start=1)]
+    names = ", ".join(f'"{c.name}"' for c in cols)
+    select = ", ".join(f'{e} AS "{c.name}"' for e, c in zip(exprs, cols, strict=True))
+    inner = f"SELECT g AS id{', ' + hashes if hashes else ''} FROM generate_series(START, STOP - 1) AS g OFFSET 0"
+    text = f'INSERT INTO "{schema}"."{table}" ({names}) SELECT {select} FROM ({inner}) AS src'
+    # `%` is psycopg's placeholder mark: the modulo operators are escaped, then the two parameters put in.
+    return text.replace("%", "%%").replace("START", "%(start)s::bigint").replace("STOP", "%(stop)s::bigint")
+
+
+def pg_generate_rows(conn: Any, schema: str, cols: Sequence[Column], ids: range, version: int, table: str) -> int:
+    """Generate the rows `ids` (a step-1 range) of `version` on the server; returns the row count."""
+    if not len(ids):
+        return 0
+    cur = conn.execute(pg_generate_sql(schema, cols, version, table), {"start": ids.start, "stop": ids.stop})
+    return int(cur.rowcount)
+
+
 def pg_seed(conn: Any, schema: str, row_count: int, wide_columns: int) -> list[Column]:
+    """The source table with `row_count` rows of version 0, generated on the server (the primary key is added
+    after the load: one index build instead of a million index insertions)."""
+    cols = columns(wide_columns)
+    pg_create_table(conn, schema, cols, primary_key=False)
+    pg_generate_rows(conn, schema, cols, range(1, row_count + 1), 0, TABLE)
+    conn.execute(f'ALTER TABLE "{schema}"."{TABLE}" ADD PRIMARY KEY ("{KEY}")')
+    conn.execute(f'ANALYZE "{schema}"."{TABLE}"')
+    return cols
+
+
+def pg_seed_copy(conn: Any, schema: str, row_count: int, wide_columns: int) -> list[Column]:
+    """The former client-side seeding (rows built in Python, sent by COPY): the reference `pg_seed` is compared
+    against in tests and benchmarks."""
     cols = columns(wide_columns)
     pg_create_table(conn, schema, cols)
     pg_copy_rows(conn, schema, cols, initial_rows(row_count, cols), TABLE)
@@ -202,13 +276,10 @@ def pg_mutate(conn: Any, schema: str, cols: Sequence[Column], mutation: Mutation
             names = [c.name for c in cols]
             temp = f"upd_{schema}"[:60]
             conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(sql.Identifier(temp), target))
-            with conn.cursor() as cur:
-                stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
-                    sql.Identifier(temp), sql.SQL(", ").join(sql.Identifier(n) for n in names)
-                )
-                with cur.copy(stmt) as copy:
-                    for row_id in mutation.updated_ids:
-                        copy.write_row(row(row_id, cols, 1))
+            conn.execute(
+                pg_generate_sql("pg_temp", cols, 1, temp),
+                {"start": mutation.updated_ids.start, "stop": mutation.updated_ids.stop},
+            )
             assignments = sql.SQL(", ").join(
                 sql.SQL("{} = u.{}").format(sql.Identifier(n), sql.Identifier(n)) for n in names if n != KEY
             )
@@ -217,7 +288,7 @@ def pg_mutate(conn: Any, schema: str, cols: Sequence[Column], mutation: Mutation
                     target, assignments, sql.Identifier(temp)
                 )
             )
-        pg_copy_rows(conn, schema, cols, (row(i, cols, 1) for i in mutation.inserted_ids), TABLE)
+        pg_generate_rows(conn, schema, cols, mutation.inserted_ids, 1, TABLE)
 
 
 # ---- MySQL / MariaDB ----------------------------------------------------------------------------------
