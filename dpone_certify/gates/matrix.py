@@ -80,7 +80,9 @@ def _run_present(
             max_parallel=certify.max_parallel,
         )
     from dpone_certify.matrix.local import LocalContext, run_local_cases
+    from dpone_certify.matrix.local.engines import configure_embedded, stop_embedded
 
+    configure_embedded(certify.embedded_pg_dir, keep=certify.keep_schemas)
     ctx = LocalContext(
         out_dir=out_dir,
         run_id=context.run_id,
@@ -90,7 +92,11 @@ def _run_present(
         profile=profile,
         keep_schemas=certify.keep_schemas,
     )
-    return run_local_cases(specs, ctx)
+    try:
+        return run_local_cases(specs, ctx)
+    finally:
+        if not certify.keep_schemas:
+            stop_embedded()  # the data folder goes with it (kept with keep_schemas, to inspect them)
 
 
 def _case_table(records: list[CaseRecord]) -> dg.TableMetadataValue:
