@@ -63,14 +63,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         "dpone_python",
         "dpone_wheel",
         "interpreter_cache",
+        "control_python",
+        "control_wheel",
+        "control_version",
     ):
         value = getattr(args, name, None)
         if value is not None:
-            config[name] = str(Path(value).expanduser().resolve()) if name == "dpone_wheel" else value
+            wheel = name in ("dpone_wheel", "control_wheel")
+            config[name] = str(Path(value).expanduser().resolve()) if wheel else value
     _check_build(config)
     if not assets:
         gates = ASSETS + RELEASE_ASSETS if args.release_gates else ASSETS
         assets = [a.key.to_user_string() for a in gates]
+        if any(config.get(k) for k in ("control_python", "control_wheel", "control_version")):
+            assets.append("release_comparison")  # candidate vs control on the same cases
     selection = [dg.AssetKey.from_user_string(a) for a in assets]
     if len(keys) == 1:
         tags = {"dagster/partition": keys[0]}
@@ -120,6 +126,15 @@ def _check_build(config: dict[str, object]) -> None:
     except (IdentityError, InterpreterError, ValueError) as exc:
         usage_error(f"cannot certify the build under test: {exc}")
     print(f"build under test: {identity.label}; release {release}", file=sys.stderr)
+    controls = [k for k in ("control_python", "control_wheel", "control_version") if config.get(k)]
+    if len(controls) > 1:
+        usage_error(f"{' and '.join('--' + k.replace('_', '-') for k in controls)} name two control builds; give one")
+    if controls:
+        try:
+            control = certify.control_identity()
+        except (IdentityError, InterpreterError, ValueError) as exc:
+            usage_error(f"cannot run the control build: {exc}")
+        print(f"control build: {control.label}", file=sys.stderr)
 
 
 def render_verdict(run_id: str, evaluations: Sequence[Any], root: str) -> str:
@@ -219,6 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--dpone-wheel",
         dest="dpone_wheel",
         help="a dpone wheel to certify: its venv (with the local profile's extras) is built once per wheel digest",
+    )
+    run.add_argument("--control-python", dest="control_python", help="python of the control build to compare with")
+    run.add_argument("--control-wheel", dest="control_wheel", help="a wheel of the control build")
+    run.add_argument(
+        "--control-version", dest="control_version", help="a released dpone version as control (installed in the cache)"
     )
     run.add_argument(
         "--interpreter-cache",

@@ -10,6 +10,7 @@ import dagster as dg
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 from dpone_certify.automation import SCHEDULES, SENSORS  # noqa: E402
+from dpone_certify.compare.asset import COMPARISON_ASSETS, COMPARISON_CHECKS  # noqa: E402
 from dpone_certify.gates import benchmark, chain, matrix, plan  # noqa: E402
 from dpone_certify.gates.common import GROUP, verdict_check  # noqa: E402
 from dpone_certify.gates.io_manager import evidence_io_manager  # noqa: E402
@@ -42,8 +43,8 @@ full_certification_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=ASSETS + RELEASE_ASSETS,
-    asset_checks=CHECKS + RELEASE_CHECKS,
+    assets=ASSETS + RELEASE_ASSETS + COMPARISON_ASSETS,
+    asset_checks=CHECKS + RELEASE_CHECKS + COMPARISON_CHECKS,
     jobs=[full_certification_job, benchmark.accept_benchmark_baseline, *RELEASE_JOBS],
     resources={"certify": CertifyResource(), "io_manager": evidence_io_manager},
     schedules=SCHEDULES,

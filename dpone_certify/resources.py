@@ -93,6 +93,18 @@ class CertifyResource(dg.ConfigurableResource):
         description="where wheel venvs are built: default $DPONE_CERTIFY_INTERPRETER_CACHE, else "
         "<user cache dir>/dpone-certify/interpreters",
     )
+    control_python: str | None = Field(
+        default=None, description="python of the control build: release_comparison certifies it on the same cases"
+    )
+    control_wheel: str | None = Field(default=None, description="a wheel of the control build (venv in the cache)")
+    control_version: str | None = Field(
+        default=None, description="a released dpone version as the control build (pip download into the cache)"
+    )
+    comparison_repeats: int = Field(
+        default=2,
+        description="runs per build in release_comparison, interleaved (candidate, control, control, candidate): "
+        "the candidate's first is the matrix's own; the spread between repeats is the throughput noise band",
+    )
     evidence_case: str | None = Field(
         default=None,
         description="case whose rows feed evidence-bundle (default: first covered case of the matrix)",
@@ -135,6 +147,38 @@ class CertifyResource(dg.ConfigurableResource):
             timeout_seconds=self.timeout(),
             secrets=secret_values_from_env(),
         )
+
+    def has_control(self) -> bool:
+        return bool(self.control_python or self.control_wheel or self.control_version)
+
+    def control_adapter(self) -> DponeAdapter:
+        """The control build's adapter (isolated mode): its python, or a venv from its wheel or released version,
+        built once per wheel digest in the same interpreter cache as the candidate's."""
+        from dpone_certify.dpone.interpreter import default_cache_root, wheel_for_version
+
+        python = self.control_python
+        if python is None:
+            if self.control_wheel:
+                wheel = Path(self.control_wheel)
+            elif self.control_version:
+                wheel = wheel_for_version(self.control_version, default_cache_root(self.interpreter_cache))
+            else:
+                raise ValueError("no control build: set control_python, control_wheel or control_version")
+            python = str(wheel_python(wheel, self.interpreter_cache))
+        return DponeAdapter(python=python, timeout_seconds=self.timeout(), secrets=secret_values_from_env())
+
+    def control_identity(self) -> BuildIdentity:
+        from dpone_certify.dpone.identity import read_identity
+        from dpone_certify.dpone.interpreter import default_cache_root, wheel_for_version
+
+        wheel: Path | None = None
+        if not self.control_python:
+            if self.control_wheel:
+                wheel = Path(self.control_wheel)
+            elif self.control_version:
+                wheel = wheel_for_version(self.control_version, default_cache_root(self.interpreter_cache))
+        sha = _wheel_sha(wheel) if wheel else None
+        return read_identity(self.control_adapter(), wheel_sha256=sha, wheel=wheel.name if wheel else None)
 
     def build_identity(self) -> BuildIdentity:
         """Who the build under test is, asked of the interpreter that runs it (cached per process)."""

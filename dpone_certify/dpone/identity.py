@@ -109,3 +109,12 @@ def read_identity(adapter: DponeAdapter, *, wheel_sha256: str | None = None, whe
 def clear_cache() -> None:
     with _lock:
         _cache.clear()
+
+
+def read_files(adapter: DponeAdapter) -> dict[str, str]:
+    """{path: sha256} of every file the build's dpone distribution installed, as they are on disk now."""
+    call = adapter.call("identity", "identity", {"files": True}, timeout_seconds=300)
+    payload = call.payload if isinstance(call.payload, dict) else None
+    if payload is None or not isinstance(payload.get("files"), dict):
+        raise IdentityError(f"the build could not list its files: {call.describe()}")
+    return {str(k): str(v) for k, v in payload["files"].items()}

@@ -32,4 +32,7 @@ RELEASE_PRODUCERS: tuple[str, ...] = (
 
 RELEASE_GATES: tuple[str, ...] = (*RELEASE_PRODUCERS, "production_maturity", "industrial_readiness")
 
-ALL_GATES: tuple[str, ...] = (*FULL_CERTIFICATION_GATES, *RELEASE_GATES)
+# Candidate vs control (dpone_certify.compare): group `release`, selected when a control build is given.
+COMPARISON_GATES: tuple[str, ...] = ("release_comparison",)
+
+ALL_GATES: tuple[str, ...] = (*FULL_CERTIFICATION_GATES, *RELEASE_GATES, *COMPARISON_GATES)

@@ -43,7 +43,8 @@ def _run_cases(
     identity = certify.build_identity()
     _version, build_cases = build_catalogue(adapter)
     diff = compare_catalogues(keys, build_cases)
-    records = _run_present(context, certify, [build_cases[k] for k in diff.present], adapter)
+    out_dir = certify.gate_dir(context.run_id, "source_sink_matrix")
+    records = run_specs(context.run_id, certify, [build_cases[k] for k in diff.present], adapter, out_dir)
     for key in diff.absent_in_build:
         records[key] = CaseRecord.for_case(
             cases_by_id()[key],
@@ -63,18 +64,25 @@ def _run_cases(
     return records, diff
 
 
-def _run_present(
-    context: dg.AssetExecutionContext, certify: CertifyResource, specs: list[CaseSpec], adapter: DponeAdapter
+def run_specs(
+    run_id: str,
+    certify: CertifyResource,
+    specs: list[CaseSpec],
+    adapter: DponeAdapter,
+    out_dir: Path,
+    *,
+    release_engines: bool = True,
 ) -> dict[str, CaseRecord]:
+    """Run `specs` with one build (`adapter`) on this run's profile; with `release_engines`, the embedded
+    PostgreSQL is stopped (and its data folder removed) afterwards unless keep_schemas."""
     profile = certify.resolved_profile()
-    out_dir = certify.gate_dir(context.run_id, "source_sink_matrix")
     if not specs:
         return {}
     if profile is Profile.CONTRACT:
         return run_contract_cases(
             specs,
             out_dir=out_dir,
-            run_id=context.run_id,
+            run_id=run_id,
             settings=certify.case_settings(),
             adapter=adapter,
             max_parallel=certify.max_parallel,
@@ -85,7 +93,7 @@ def _run_present(
     configure_embedded(certify.embedded_pg_dir, keep=certify.keep_schemas)
     ctx = LocalContext(
         out_dir=out_dir,
-        run_id=context.run_id,
+        run_id=run_id,
         settings=certify.case_settings(),
         adapter=adapter,
         max_parallel=certify.max_parallel,
@@ -95,7 +103,7 @@ def _run_present(
     try:
         return run_local_cases(specs, ctx)
     finally:
-        if not certify.keep_schemas:
+        if release_engines and not certify.keep_schemas:
             stop_embedded()  # the data folder goes with it (kept with keep_schemas, to inspect them)
 
 
