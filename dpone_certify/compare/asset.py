@@ -6,11 +6,9 @@ cases and then the repeats, interleaved candidate, control, control, candidate (
 drift of the machine over the run cancels in the throughput ratio. Seeded data is the same by construction: the
 seeding is a pure function of (row id, column, version) and the case settings are the run's. Each case is
 classified (compare.classify); the change-impact coverage (compare.impact) says which changed files the cases
-exercised. The check fails on any regression: a case the control passes and the candidate fails, or throughput
-below the control's beyond the noise band.
+exercised. The check fails on any regression: a case the control passes and the candidate fails, a case failing
+with both builds where the candidate adds finding classes, or throughput below the control's beyond the noise band.
 """
-
-from __future__ import annotations
 
 import json
 from collections.abc import Iterator
@@ -61,7 +59,8 @@ def _markdown(rows: list[CaseComparison], counts: dict[str, int], header: str, i
         "|---" * 7 + "|",
     ]
     for c in rows:
-        ratio = f"{c.throughput_ratio:.3f} (±{c.noise_band:.3f}) {c.throughput.value}" if c.throughput_ratio else "-"
+        band = f"±{c.noise_band:.3f}" if c.noise_band is not None else "no repeats"
+        ratio = f"{c.throughput_ratio:.3f} ({band}) {c.throughput.value}" if c.throughput_ratio else "-"
         lines.append(
             f"| {c.case_id} | {c.verdict.value} | {c.candidate_status} | {c.control_status} | "
             f"{', '.join(c.appeared)} | {', '.join(c.vanished)} | {ratio} |"
@@ -148,6 +147,13 @@ def release_comparison(
     counts = summarize(rows)
     change = _impact(certify, control_adapter, candidates)
     blockers = [f"comparison.regression:{c.case_id}" for c in rows if c.verdict is Verdict.REGRESSION]
+    # Worse while failing either way: finding classes the control did not have (e.g. rows lost on top of a
+    # type-fidelity finding both builds share) fail the check too.
+    blockers += [
+        f"comparison.new_findings:{c.case_id}"
+        for c in rows
+        if c.verdict is Verdict.STILL_FAILING_DIFFERENT and c.appeared
+    ]
     blockers += [f"comparison.throughput_regression:{c.case_id}" for c in rows if c.throughput is Throughput.REGRESSION]
     header = f"candidate {candidate_id.label} vs control {control_id.label}"
     impact_summary = change.summary if change else "unavailable (a build could not list its files)"

@@ -11,7 +11,7 @@ Verdict classes (the candidate's first run against the control's first run):
 Throughput: rows per second of our wall clock around dpone's calls, per run; the candidate/control ratio of the
 means, and a noise band from the spread between each build's repeats (runs interleaved candidate, control,
 control, candidate, so a drift of the machine cancels). A throughput regression only when the ratio is below
-1 - band.
+1 - band; with a single run per build the ratio is shown but not judged (no band to judge it by).
 """
 
 from __future__ import annotations
@@ -120,8 +120,11 @@ def compare_case(candidate: Sequence[CaseRecord], control: Sequence[CaseRecord])
     result.control_rows_per_second = [round(v, 1) for v in ctrl_rps]
     if cand_rps and ctrl_rps:
         ratio = mean(cand_rps) / mean(ctrl_rps)
+        result.throughput_ratio = round(ratio, 4)
+        if len(cand_rps) < 2 or len(ctrl_rps) < 2:
+            return result  # no repeats, no noise band: the ratio is shown, never judged
         band = max(_spread(cand_rps), _spread(ctrl_rps), MIN_NOISE_BAND)
-        result.throughput_ratio, result.noise_band = round(ratio, 4), round(band, 4)
+        result.noise_band = round(band, 4)
         if ratio < 1 - band:
             result.throughput = Throughput.REGRESSION
         elif ratio > 1 + band:

@@ -24,18 +24,19 @@ ENGINES: dict[str, tuple[str, ...]] = {
     "kafka": ("kafka", "avro", "schema_registry"),
     "api": ("api", "rest", "http"),
 }
-STRATEGIES = (
-    "full_refresh",
-    "incremental_append",
-    "incremental_merge",
-    "replace",
-    "snapshot_diff",
-    "partition_replace",
-    "scd2",
-    "backfill",
-    "xmin",
-    "cdc",
-)
+# strategy -> spellings in dpone's paths (e.g. `postgres_increment_append.py`)
+STRATEGIES: dict[str, tuple[str, ...]] = {
+    "full_refresh": ("full_refresh", "fullrefresh"),
+    "incremental_append": ("incremental_append", "increment_append", "append"),
+    "incremental_merge": ("incremental_merge", "increment_merge", "merge", "upsert"),
+    "replace": ("replace",),
+    "snapshot_diff": ("snapshot_diff", "snapshot"),
+    "partition_replace": ("partition_replace", "partition"),
+    "scd2": ("scd2", "scd"),
+    "backfill": ("backfill",),
+    "xmin": ("xmin",),
+    "cdc": ("cdc", "debezium", "wal2json"),
+}
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 
@@ -62,7 +63,10 @@ def areas(path: str) -> tuple[list[str], list[str]]:
     low = path.lower()
     tokens = set(_TOKEN.findall(low))
     engines = sorted(e for e, names in ENGINES.items() if tokens & set(names))
-    strategies = sorted(s for s in STRATEGIES if s in low or (s.replace("_", "") in tokens))
+    words = set(re.findall(r"[a-z0-9_]+", low))
+    strategies = sorted(
+        s for s, names in STRATEGIES.items() if any(n in tokens or any(n in w for w in words) for n in names)
+    )
     return engines, strategies
 
 
