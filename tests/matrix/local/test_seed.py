@@ -26,14 +26,15 @@ def _diff(conn: object, a: str, b: str) -> tuple[int, int]:
     return int(left), int(right)
 
 
-@pytest.mark.parametrize("wide_columns", [120, 7])
-def test_server_side_seed_equals_python_rows(wide_columns: int) -> None:
+@pytest.mark.parametrize(("wide_columns", "workers"), [(120, 1), (7, 3)])
+def test_server_side_seed_equals_python_rows(wide_columns: int, workers: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(seed, "PARALLEL_MIN_ROWS", 1000)  # the parallel path on a small table too
     engine = postgres_engine()
     server, client = _schema("srv"), _schema("cli")
     rows = 3000
     with engine.connect() as conn:
         try:
-            cols = seed.pg_seed(conn, server, rows, wide_columns)
+            cols = seed.pg_seed(conn, server, rows, wide_columns, workers=workers)
             seed.pg_seed_copy(conn, client, rows, wide_columns)
             assert conn.execute(f'SELECT count(*) FROM "{server}".orders').fetchone()[0] == rows
             assert _diff(conn, server, client) == (0, 0)
