@@ -18,7 +18,8 @@ from pydantic import BaseModel, Field
 if TYPE_CHECKING:
     from dpone_certify.dpone.adapter import DponeAdapter
 
-VERSION_RE = re.compile(r"(?<![0-9.])(\d+\.\d+\.\d+(?:(?:a|b|rc|\.dev|\.post)\d+)?)(?![0-9])")
+# A dpone-like version (components of at most 3 digits, so a date such as 2026.12.01 is not read as one).
+VERSION_RE = re.compile(r"(?<![0-9.])(\d{1,3}\.\d{1,3}\.\d{1,3}(?:(?:a|b|rc|\.dev|\.post)\d+)?)(?![0-9.])")
 
 
 class IdentityError(RuntimeError):

@@ -21,7 +21,8 @@ NEW_VERSION = "0.88.0"
 def test_versions_named_and_release_check() -> None:
     assert versions_named("dpone-0.87.4-wheel-1a2b3c4d") == ["0.87.4"]
     assert versions_named("dpone-0.89.0rc1") == ["0.89.0rc1"]
-    assert versions_named("nightly") == []
+    assert versions_named("nightly") == [] and versions_named("nightly-2026.12.01") == []
+    assert versions_named("dpone-0.88.0-rc1") == ["0.88.0"]
     check_release("nightly-42", "0.87.4")  # names no version: allowed
     check_release("dpone-0.87.4-rc", "0.87.4")
     with pytest.raises(ReleaseMismatch, match=r"names dpone 0\.88\.0, but the build under test is dpone 0\.87\.4"):
