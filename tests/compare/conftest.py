@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -47,6 +48,9 @@ def damaged_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert text.count(old) == 1, f"{PATCHED_FILE} changed: the damage patch no longer applies"
         text = text.replace(old, new)
     target.write_text(text, encoding="utf-8")
+    # Bytecode as the original has it: without it (PYTHONDONTWRITEBYTECODE is common) every dpone call of the copy
+    # would compile dpone from source, a slowdown of the fixture, not of the damage.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", str(dest / "dpone")], check=True, timeout=900)
     wrapper = dest.parent / "python"
     wrapper.write_text(f"#!/bin/sh\nPYTHONPATH='{dest}' exec '{sys.executable}' \"$@\"\n", encoding="utf-8")
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
