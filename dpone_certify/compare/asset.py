@@ -16,6 +16,7 @@ from typing import Any
 
 import dagster as dg
 
+from dpone_certify.certification.records import GateRecord
 from dpone_certify.compare.classify import CaseComparison, Throughput, Verdict, compare_case, summarize
 from dpone_certify.compare.impact import ImpactReport, impact
 from dpone_certify.dpone.identity import IdentityError, read_files
@@ -23,7 +24,6 @@ from dpone_certify.dpone.interpreter import InterpreterError
 from dpone_certify.gates.common import finish, input_missing
 from dpone_certify.gates.io_manager import write_json_atomic
 from dpone_certify.gates.matrix import run_specs
-from dpone_certify.gates.records import GateRecord
 from dpone_certify.matrix.catalogue import CatalogueError, build_catalogue
 from dpone_certify.matrix.records import CaseRecord, EvidenceStatus
 from dpone_certify.resources import CertifyResource
@@ -233,3 +233,4 @@ def release_comparison_verdict(
 
 COMPARISON_ASSETS = [release_comparison]
 COMPARISON_CHECKS = [release_comparison_verdict]
+defs = dg.Definitions(assets=COMPARISON_ASSETS, asset_checks=COMPARISON_CHECKS)
