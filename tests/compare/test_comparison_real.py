@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from tests.compare.conftest import PATCHED_FILE
+from tests.compare.conftest import CATALOGUE_FILE, PATCHED_FILE
 from tests.conftest import checks_by_asset, materialize
 
 CASE = "postgres_to_postgres__full_refresh"
@@ -48,16 +48,16 @@ def test_a_build_that_drops_a_row_per_load_fails_the_comparison(
     # identity: the same version on both sides, told apart by the digest and the patched file
     assert data["candidate"]["dpone_version"] == data["control"]["dpone_version"] == "0.88.0"
     assert data["candidate"]["installed_digest"] != data["control"]["installed_digest"]
-    assert data["candidate"]["modified_since_install"] == [PATCHED_FILE]
+    assert data["candidate"]["modified_since_install"] == sorted([PATCHED_FILE, CATALOGUE_FILE])
     assert data["control"]["modified_since_install"] == []
     # interleaved runs: candidate (matrix), control, control, candidate
     assert data["order"] == ["candidate", "control", "control", "candidate"]
     assert [len(v) for v in data["runs"]["candidate"].values()] == [2]
     assert [len(v) for v in data["runs"]["control"].values()] == [2]
-    # change impact: exactly the patched file changed, a postgres path this case exercised
-    assert data["impact"]["changed_files"] == 1
-    assert data["impact"]["files"][0]["path"] == PATCHED_FILE
-    assert data["impact"]["files"][0]["exercised"] in ("yes", "shared")
+    # change impact: exactly the patched files changed; the staging load is a postgres path this case exercised
+    files = {f["path"]: f for f in data["impact"]["files"]}
+    assert set(files) == {PATCHED_FILE, CATALOGUE_FILE}
+    assert files[PATCHED_FILE]["engines"] == ["postgres"] and files[PATCHED_FILE]["exercised"] == "yes"
 
 
 @pytest.mark.slow
