@@ -49,7 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import dagster as dg
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-    from dpone_certify.definitions import ASSETS, defs
+    from dpone_certify.definitions import ASSETS, REPORT_ASSETS, defs
     from dpone_certify.gates.release import RELEASE_ASSETS
 
     keys, assets = _selection(args.case or [], args.select or [])
@@ -59,7 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if value is not None:
             config[name] = value
     if not assets:
-        gates = ASSETS + RELEASE_ASSETS if args.release_gates else ASSETS
+        gates = ASSETS + REPORT_ASSETS + (RELEASE_ASSETS if args.release_gates else [])
         assets = [a.key.to_user_string() for a in gates]
     selection = [dg.AssetKey.from_user_string(a) for a in assets]
     if len(keys) == 1:
@@ -73,21 +73,53 @@ def cmd_run(args: argparse.Namespace) -> int:
         if idx != list(range(idx[0], idx[-1] + 1)):
             usage_error("--case values must form a contiguous range of the catalogue; run them one by one")
         tags = {ASSET_PARTITION_RANGE_START_TAG: order[idx[0]], ASSET_PARTITION_RANGE_END_TAG: order[idx[-1]]}
-    job = defs.resolve_implicit_global_asset_job_def()
-    instance = _instance()
-    result = job.execute_in_process(
-        asset_selection=selection,
-        instance=instance,
-        tags=tags,
-        run_config={"resources": {"certify": {"config": config}}} if config else None,
-        raise_on_error=False,
-    )
-    evaluations = result.get_asset_check_evaluations()
+    from dpone_certify import console
     from dpone_certify.resources import CertifyResource
 
-    root = CertifyResource(evidence_root=args.evidence_root).root()
-    print(render_verdict(result.run_id, evaluations, str(root)))
-    return 0 if result.success else 1
+    certify = CertifyResource.model_validate({k: v for k, v in config.items() if k in CertifyResource.model_fields})
+    root = certify.root()
+    job, steps = _job_for(defs, selection)
+    tags.update(run_tags(certify))
+    outcome = console.execute(
+        job,
+        asset_selection=selection,
+        instance=_instance(),
+        tags=tags,
+        run_config={"resources": {"certify": {"config": config}}} if config else None,
+        root=root,
+        total_cases=len(keys),
+        total_steps=steps,
+        verbose=args.verbose,
+    )
+    result = outcome.result
+    evaluations = [] if result is None else [
+        ev for ev in result.get_asset_check_evaluations() if ev.asset_key.path[-1] != "certification_report"
+    ]  # fmt: skip
+    print(console.final_screen(outcome, render_verdict(outcome.run_id, evaluations, str(root))))
+    return 0 if result is not None and result.success else 1
+
+
+def _job_for(defs: Any, selection: list[dg.AssetKey]) -> tuple[Any, int]:
+    """The `full_certification` job when the selection is inside it (so its runs show on the job's page), else
+    the ad-hoc asset job; and the number of steps (assets and their checks) the selection runs."""
+    full = defs.resolve_job_def("full_certification")
+    graph = defs.resolve_asset_graph()
+    keys = set(selection)
+    steps = len(keys) + sum(1 for check in graph.asset_check_keys if check.asset_key in keys)
+    if keys <= set(full.asset_layer.selected_asset_keys):
+        return full, steps
+    return defs.resolve_implicit_global_asset_job_def(), steps
+
+
+def run_tags(certify: Any) -> dict[str, str]:
+    """Profile, release and dpone version on every run (the verdict is added by certification_report)."""
+    from dpone_certify.report.asset import TAG_DPONE_VERSION, TAG_PROFILE, TAG_RELEASE, certify_dpone_version
+
+    return {
+        TAG_PROFILE: certify.resolved_profile().value,
+        TAG_RELEASE: certify.release_name(),
+        TAG_DPONE_VERSION: certify_dpone_version(certify) or "unknown",
+    }
 
 
 def render_verdict(run_id: str, evaluations: Sequence[Any], root: str) -> str:
@@ -183,7 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--row-count", dest="row_count", type=int)
     run.add_argument("--max-parallel", dest="max_parallel", type=int)
     run.add_argument("--dpone-python", dest="dpone_python", help="python of another dpone build to certify")
+    run.add_argument("--verbose", action="store_true", help="stream Dagster's event stream (it is always in the log)")
     run.set_defaults(func=cmd_run)
+    from dpone_certify.report.commands import add_subcommands
+
+    add_subcommands(sub)
     accept = sub.add_parser("accept-baseline", help="accept the latest matrix measurement as benchmark baseline")
     accept.add_argument("--evidence-root", dest="evidence_root")
     accept.set_defaults(func=cmd_accept_baseline)

@@ -14,6 +14,7 @@ from dpone_certify.gates import benchmark, chain, matrix, plan  # noqa: E402
 from dpone_certify.gates.common import GROUP, verdict_check  # noqa: E402
 from dpone_certify.gates.io_manager import evidence_io_manager  # noqa: E402
 from dpone_certify.gates.release import RELEASE_ASSETS, RELEASE_CHECKS, RELEASE_JOBS  # noqa: E402
+from dpone_certify.report.asset import certification_report, certification_report_verdict  # noqa: E402
 from dpone_certify.resources import CertifyResource  # noqa: E402
 
 ASSETS = [
@@ -35,6 +36,10 @@ CHECKS = [matrix.source_sink_matrix_verdict] + [
     if asset is not matrix.source_sink_matrix
 ]
 
+# The report restates the gates' verdicts; it is in the group (and the job) but is no gate of dpone's plan.
+REPORT_ASSETS = [certification_report]
+REPORT_CHECKS = [certification_report_verdict]
+
 full_certification_job = dg.define_asset_job(
     "full_certification",
     selection=dg.AssetSelection.groups(GROUP),
@@ -42,8 +47,8 @@ full_certification_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=ASSETS + RELEASE_ASSETS,
-    asset_checks=CHECKS + RELEASE_CHECKS,
+    assets=ASSETS + REPORT_ASSETS + RELEASE_ASSETS,
+    asset_checks=CHECKS + REPORT_CHECKS + RELEASE_CHECKS,
     jobs=[full_certification_job, benchmark.accept_benchmark_baseline, *RELEASE_JOBS],
     resources={"certify": CertifyResource(), "io_manager": evidence_io_manager},
     schedules=SCHEDULES,
