@@ -84,7 +84,7 @@ class _Progress:
     def _poll(self) -> None:
         while not self._stop.wait(0.5):
             if self._bar is not None and self._cases_dir.is_dir():
-                done = sum(1 for _ in self._cases_dir.glob("*__behavior.json"))
+                done = sum(1 for _ in self._cases_dir.rglob("*__behavior.json"))
                 self._bar.update(self._cases, completed=min(done, self._total_cases or done))
 
     @contextlib.contextmanager

@@ -14,7 +14,11 @@ from dpone_certify.gates import benchmark, chain, matrix, plan  # noqa: E402
 from dpone_certify.gates.common import GROUP, verdict_check  # noqa: E402
 from dpone_certify.gates.io_manager import evidence_io_manager  # noqa: E402
 from dpone_certify.gates.release import RELEASE_ASSETS, RELEASE_CHECKS, RELEASE_JOBS  # noqa: E402
-from dpone_certify.report.asset import certification_report, certification_report_verdict  # noqa: E402
+from dpone_certify.report.asset import (  # noqa: E402
+    certification_report,
+    certification_report_verdict,
+    source_sink_matrix_case_verdict,
+)
 from dpone_certify.resources import CertifyResource  # noqa: E402
 
 ASSETS = [
@@ -38,7 +42,7 @@ CHECKS = [matrix.source_sink_matrix_verdict] + [
 
 # The report restates the gates' verdicts; it is in the group (and the job) but is no gate of dpone's plan.
 REPORT_ASSETS = [certification_report]
-REPORT_CHECKS = [certification_report_verdict]
+REPORT_CHECKS = [certification_report_verdict, source_sink_matrix_case_verdict]
 
 full_certification_job = dg.define_asset_job(
     "full_certification",

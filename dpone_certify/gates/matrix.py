@@ -19,6 +19,7 @@ from dpone_certify.gates.records import GateRecord
 from dpone_certify.matrix.catalogue import case_ids, cases_by_id
 from dpone_certify.matrix.contract import run_contract_cases
 from dpone_certify.matrix.records import CaseRecord, CaseStatus, EvidenceStatus
+from dpone_certify.report.partitions import case_metadata
 from dpone_certify.resources import CertifyResource
 from dpone_certify.runbooks import remediations_for
 from dpone_certify.settings import Profile
@@ -118,6 +119,8 @@ def source_sink_matrix(context: dg.AssetExecutionContext, certify: CertifyResour
     records = _run_cases(context, certify, keys)
     wall = time.perf_counter() - started
     ordered = [records[k] for k in sorted(records)]
+    for key, record in records.items():  # each case's verdict and evidence files on its own materialization
+        context.add_asset_metadata(case_metadata(record), partition_key=key)
     write_json_atomic(
         certify.gate_dir(context.run_id, "source_sink_matrix") / RUN_FILE,
         {"run_id": context.run_id, "records": [r.model_dump(mode="json") for r in ordered]},
@@ -253,7 +256,12 @@ def matrix_report(
     out = certify.gate_dir(context.run_id, "matrix_report")
     input_dir = out / "input"
     input_dir.mkdir(exist_ok=True)
-    records = [source_sink_matrix[k] for k in sorted(source_sink_matrix)]
+    # Judge the cases of this run's profile only: the latest record of a case may come from another profile's
+    # run (a one-case local run after a full contract run), and simulated and real evidence never mix.
+    profile = certify.resolved_profile()
+    loaded = [source_sink_matrix[k] for k in sorted(source_sink_matrix)]
+    records = [r for r in loaded if r.profile is profile]
+    other_profiles = sorted({r.profile.value for r in loaded if r.profile is not profile})
     blockers: list[str] = []
     for r in records:
         if not r.covered:
@@ -334,7 +342,7 @@ def matrix_report(
     record = GateRecord(
         gate="matrix_report",
         run_id=context.run_id,
-        profile=weakest_profile(profiles),
+        profile=weakest_profile(profiles) if profiles else profile,
         evidence_status=status,
         passed=passed,
         blockers=blockers,
@@ -346,14 +354,21 @@ def matrix_report(
         metrics=stats,
         dpone_command=call.command,
         summary=(
-            f"{int(stats['passed_cases'])}/{len(records)} cases passed, {int(stats['covered_cases'])} covered; "
-            f"profiles: {', '.join(profiles) or 'none'}."
+            f"Judged: the {len(records)} case(s) of profile `{profile.value}`: {int(stats['passed_cases'])} passed, "
+            f"{int(stats['covered_cases'])} covered."
+            + (
+                f" Not judged: {len(loaded) - len(records)} latest case record(s) of profile(s) "
+                f"{', '.join(other_profiles)} (never mixed in)."
+                if other_profiles
+                else ""
+            )
         ),
         output_dir=str(out),
         extra={
             "case_ids": [r.case_id for r in records],
             "row_counts": sorted({r.settings.row_count for r in records}),
             "profiles": profiles,
+            "not_judged_other_profiles": len(loaded) - len(records),
         },
     )
     return finish(

@@ -11,9 +11,10 @@ import dagster as dg
 
 from dpone_certify.gates.common import GROUP, finish, load_run_record
 from dpone_certify.gates.keys import FULL_CERTIFICATION_GATES
+from dpone_certify.gates.matrix import CASES, RUN_FILE
 from dpone_certify.gates.records import GateRecord
-from dpone_certify.matrix.records import EvidenceStatus
-from dpone_certify.report import certification, history
+from dpone_certify.matrix.records import CaseRecord, EvidenceStatus
+from dpone_certify.report import certification, history, partitions
 from dpone_certify.report.render import MATRIX_RUN_FILE
 from dpone_certify.resources import CertifyResource
 from dpone_certify.settings import Profile
@@ -161,3 +162,34 @@ def certification_report_verdict(
             "report_html": dg.MetadataValue.path(record.artifacts["report"]),
         },
     )
+
+
+@dg.multi_asset_check(
+    name="source_sink_matrix_case_verdict",
+    specs=[
+        dg.AssetCheckSpec(
+            partitions.CASE_CHECK,
+            asset="source_sink_matrix",
+            partitions_def=CASES,
+            description="Each case's own verdict, per partition: passed (real evidence), UNVERIFIED (the contract "
+            "profile's simulation; WARN), not covered (WARN, with the reason), failed or error (ERROR).",
+        )
+    ],
+    can_subset=True,
+)
+def source_sink_matrix_case_verdict(
+    context: dg.AssetCheckExecutionContext, certify: CertifyResource
+) -> Iterator[dg.AssetCheckResult]:
+    """One evaluation per case of this run, logged with its partition (a single-run backfill has no one
+    partition key for the step, so the per-partition evaluations are logged, not returned)."""
+    path = certify.gate_dir(context.run.run_id, "source_sink_matrix") / RUN_FILE
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        context.log.warning(f"no matrix record in this run ({path.name}): no case verdicts to report")
+        return
+    for item in raw.get("records", []):
+        record = CaseRecord.model_validate(item)
+        # log_event accepts AssetCheckEvaluation at run time (op_execution_context.py); the stubs do not say so
+        context.op_execution_context.log_event(partitions.case_evaluation(record))  # type: ignore[arg-type]
+    yield from ()

@@ -755,6 +755,8 @@ def top_remediations(report: CertificationReport, limit: int = 3) -> list[str]:
         for rem in g.remediations:
             if rem.blocker.startswith("evidence.unverified") or (i > 0 and _is_consequence(rem.blocker)):
                 continue
+            if any(f": {rem.blocker}: " in line for line in out):
+                continue  # the same blocker reported again downstream
             first = rem.fix[0] if rem.fix else rem.meaning
             out.append(f"{g.gate}: {rem.blocker}: {first}")
             break
@@ -763,6 +765,8 @@ def top_remediations(report: CertificationReport, limit: int = 3) -> list[str]:
     for f in report.findings:
         if len(out) >= limit:
             break
+        if any(f": {b}: " in line for line in out for b in f.blockers):
+            continue
         out.append(f"{len(f.cases)} case(s) {f.blockers[0]}: {f.fix[0] if f.fix else f.meaning}")
     return out[:limit]
 
