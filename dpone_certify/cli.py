@@ -92,8 +92,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         verbose=args.verbose,
     )
     result = outcome.result
+    # The gates' verdicts; the per-case verdicts and the report's restatement are shown by the summary below.
     evaluations = [] if result is None else [
-        ev for ev in result.get_asset_check_evaluations() if ev.asset_key.path[-1] != "certification_report"
+        ev for ev in result.get_asset_check_evaluations()
+        if ev.check_name == "verdict" and ev.asset_key.path[-1] != "certification_report"
     ]  # fmt: skip
     print(console.final_screen(outcome, render_verdict(outcome.run_id, evaluations, str(root))))
     return 0 if result is not None and result.success else 1
