@@ -4,6 +4,7 @@ writes the report page (HTML + Markdown + JSON) into the run folder, and tags th
 Thin on purpose: building and rendering live in `report.certification` and `report.history`."""
 
 import json
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -164,19 +165,20 @@ def certification_report_verdict(
     )
 
 
-@dg.multi_asset_check(
-    name="source_sink_matrix_case_verdict",
-    specs=[
-        dg.AssetCheckSpec(
-            partitions.CASE_CHECK,
-            asset="source_sink_matrix",
-            partitions_def=CASES,
-            description="Each case's own verdict, per partition: passed (real evidence), UNVERIFIED (the contract "
-            "profile's simulation; WARN), not covered (WARN, with the reason), failed or error (ERROR).",
-        )
-    ],
-    can_subset=True,
-)
+# Partitioned asset checks are a preview feature of Dagster 1.13: chosen because they show a verdict per
+# partition in the UI (the partitions view of an asset shows materialized-or-not only).
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+    CASE_VERDICT_SPEC = dg.AssetCheckSpec(
+        partitions.CASE_CHECK,
+        asset="source_sink_matrix",
+        partitions_def=CASES,
+        description="Each case's own verdict, per partition: passed (real evidence), UNVERIFIED (the contract "
+        "profile's simulation; WARN), not covered (WARN, with the reason), failed or error (ERROR).",
+    )
+
+
+@dg.multi_asset_check(name="source_sink_matrix_case_verdict", specs=[CASE_VERDICT_SPEC], can_subset=True)
 def source_sink_matrix_case_verdict(
     context: dg.AssetCheckExecutionContext, certify: CertifyResource
 ) -> Iterator[dg.AssetCheckResult]:

@@ -57,6 +57,25 @@ class FindingGroup(BaseModel):
     reproduce: list[str]
     blockers: list[str]
     cases: list[str]
+    details: list[str] = Field(default_factory=list)  # per case: the columns of per-column findings
+
+
+def _column_details(r: dict[str, Any]) -> list[str]:
+    """`<case>: timestamptz -> timestamp in updated_at, ...` from the case's reconciliation report."""
+    path = (r.get("artifacts") or {}).get("reconciliation_report")
+    if not path:
+        return []
+    try:
+        fidelity = json.loads(Path(path).read_text(encoding="utf-8")).get("type_fidelity") or {}
+    except (OSError, ValueError, AttributeError):
+        return []
+    out = []
+    for f in fidelity.get("findings") or []:
+        if isinstance(f, dict) and f.get("columns"):
+            cols = list(f["columns"])
+            shown = ", ".join(cols[:8]) + (f" and {len(cols) - 8} more" if len(cols) > 8 else "")
+            out.append(f"{r.get('case_id')}: {f.get('from')} -> {f.get('to')} in {shown}")
+    return out
 
 
 class Coverage(BaseModel):
@@ -238,6 +257,8 @@ def build_findings(records: list[dict[str, Any]], evidence_dir: str) -> list[Fin
                 )
             if blocker not in group.blockers:
                 group.blockers.append(blocker)
+            if blocker.startswith("type_fidelity.") and len(group.details) < MAX_CASES_PER_FINDING:
+                group.details += [d for d in _column_details(r) if d not in group.details]
             if case_id not in group.cases:
                 group.cases.append(case_id)
                 command = f"dpone-certify run --profile {profile} --case {case_id}"
@@ -570,6 +591,7 @@ def render_html(report: CertificationReport) -> str:
             f"<span class='muted'>({source})</span></summary>"
             f"<p>Cases: {', '.join(f'<code>{_e(x)}</code>' for x in shown)}{_e(more)}</p>"
             f"<p>Blockers: {', '.join(f'<code>{_e(b)}</code>' for b in f.blockers[:10])}</p>"
+            + (f"<p>Columns:</p>{_ul(f.details)}" if f.details else "")
             + (f"<p>Fix first:</p>{_ul(f.fix)}" if f.fix else "")
             + "<p>Reproduce:</p><pre>"
             + _e("\n".join(f.reproduce))
@@ -668,6 +690,7 @@ def render_markdown(report: CertificationReport) -> str:
             + ", ".join(f"`{x}`" for x in shown)
             + (f" and {len(f.cases) - len(shown)} more" if len(f.cases) > len(shown) else ""),
             "",
+            *[f"- columns: {x}" for x in f.details],
             *[f"- fix: {x}" for x in f.fix],
             "",
             "```bash",

@@ -263,3 +263,27 @@ def test_page_renders_in_chromium_offline(two_runs: Path, tmp_path: Path) -> Non
     shot = tmp_path / "report.png"
     done = _browser(["--window-size=1280,2000", f"--screenshot={shot}", url], tmp_path)
     assert done.returncode == 0 and shot.stat().st_size > 10_000, done.stderr[-2000:]
+
+
+# ---- for CI logs -----------------------------------------------------------------------------------------
+
+
+def test_report_history_and_diff_commands(two_runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dpone_certify.cli import main
+
+    root = ["--evidence-root", str(two_runs)]
+    assert main(["report", *root]) == 0  # default: the latest run
+    out = capsys.readouterr().out
+    assert out.startswith("dpone-certify report run-b (profile local") and "NOT CERTIFIED" in out
+    assert "vs run-a: 1 newly failing" in out
+    assert main(["report", "run-a", "--write", *root]) == 0
+    assert "report: " in capsys.readouterr().out
+    assert (two_runs / "runs" / "run-a" / "certification_report.html").is_file()
+    assert main(["history", *root]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("run-a") and f"newly failing (1): {FAILED_CASE}" in out
+    assert main(["diff", "run-a", "run-b", *root]) == 0
+    out = capsys.readouterr().out
+    assert "coverage: 2/3 -> 2/3" in out and f"newly failing (1): {FAILED_CASE}" in out
+    assert main(["diff", "run-a", *root]) == 2  # one run id is a usage error
+    assert main(["report", "no-such-run", *root]) == 2
