@@ -142,7 +142,7 @@ def test_gate_keys_match_the_definitions() -> None:
 
     assert [a.key.path[-1] for a in ASSETS] == list(FULL_CERTIFICATION_GATES)
     defined = {k.path[-1] for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert defined == set(ALL_GATES)
+    assert defined == set(ALL_GATES) | {"certification_report"}  # the report restates the gates; it is no gate
 
 
 def test_cases_as_intoto_statements_warned_when_simulated(graph_run: dict[str, Any]) -> None:

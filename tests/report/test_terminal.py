@@ -39,3 +39,24 @@ def test_contract_run_fits_one_screen_without_traceback(tmp_path: Path) -> None:
     text = Path(log.group(1)).read_text(encoding="utf-8")
     assert "STEP_START" in text and "GateFailed" in text  # the event stream and the failures' details
     assert "certification_report" in text
+
+
+def test_our_own_crash_is_one_line_and_its_traceback_is_in_the_log(tmp_path: Path) -> None:
+    from dpone_certify import console
+
+    class Broken:
+        def with_logger_defs(self, loggers: object) -> Broken:
+            return self
+
+        def execute_in_process(self, **kwargs: object) -> None:
+            raise KeyError("nowhere")
+
+    outcome = console.execute(
+        Broken(), asset_selection=[], instance=None, tags={}, run_config=None,  # type: ignore[arg-type]
+        root=tmp_path, total_cases=0, total_steps=0,
+    )  # fmt: skip
+    screen = console.final_screen(outcome, "verdict table")
+    assert "dpone-certify crashed: KeyError: 'nowhere'" in screen and "Traceback" not in screen
+    assert str(outcome.log_path) in screen
+    log = outcome.log_path.read_text(encoding="utf-8")
+    assert "Traceback (most recent call last)" in log and "KeyError: 'nowhere'" in log
