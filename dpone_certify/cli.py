@@ -20,6 +20,9 @@ from dagster import DagsterInstance
 from dpone_certify.settings import Profile
 
 
+CODE_LOCATION = "dpone_certify"  # workspace.yaml's location_name
+
+
 def _instance() -> DagsterInstance:
 
     if os.environ.get("DAGSTER_HOME"):
@@ -117,10 +120,14 @@ def run_tags(certify: Any) -> dict[str, str]:
     """Profile, release and dpone version on every run (the verdict is added by certification_report)."""
     from dpone_certify.report.asset import TAG_DPONE_VERSION, TAG_PROFILE, TAG_RELEASE, certify_dpone_version
 
+    from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
+
     return {
         TAG_PROFILE: certify.resolved_profile().value,
         TAG_RELEASE: certify.release_name(),
         TAG_DPONE_VERSION: certify_dpone_version(certify) or "unknown",
+        # What a run launched from the UI carries: without it, the job's page filters in-process runs out.
+        REPOSITORY_LABEL_TAG: f"__repository__@{CODE_LOCATION}",
     }
 
 

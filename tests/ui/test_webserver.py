@@ -196,6 +196,11 @@ query Case($key: AssetKeyInput!, $partition: String!, $runId: ID!) {
   runOrError(runId: $runId) { ... on Run { jobName tags { key value } } }
 }
 """
+JOB_RUNS = """
+{ runsOrError(filter: {pipelineName: "full_certification",
+                       tags: [{key: ".dagster/repository", value: "__repository__@dpone_certify"}]}) {
+    ... on Runs { results { runId } } } }
+"""
 LOCAL_CASE = "postgres_to_postgres__full_refresh"  # dpone 0.88.0 fails it for real (timestamptz -> timestamp)
 
 
@@ -228,6 +233,9 @@ def test_failed_local_case_verdict_and_run_tags_over_graphql(
     assert tags["dpone_certify/profile"] == "local" and tags["dpone_certify/verdict"] == "NOT CERTIFIED"
     assert tags["dpone_certify/dpone_version"] == "0.88.0" and tags["dpone_certify/release"] == "dpone-0.88.0"
     assert tags["dpone_certify/certification_report"].endswith("certification_report.html")
+    # the job's page lists it (the UI filters a job's runs by code location)
+    listed = _gql(base, JOB_RUNS)["runsOrError"]["results"]
+    assert run_id in [r["runId"] for r in listed]
 
 
 def test_ui_doc_has_the_screenshot_command() -> None:
