@@ -19,7 +19,6 @@ from dagster import DagsterInstance
 
 from dpone_certify.settings import Profile
 
-
 CODE_LOCATION = "dpone_certify"  # workspace.yaml's location_name
 
 
@@ -118,9 +117,9 @@ def _job_for(defs: Any, selection: list[dg.AssetKey]) -> tuple[Any, int]:
 
 def run_tags(certify: Any) -> dict[str, str]:
     """Profile, release and dpone version on every run (the verdict is added by certification_report)."""
-    from dpone_certify.report.asset import TAG_DPONE_VERSION, TAG_PROFILE, TAG_RELEASE, certify_dpone_version
-
     from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
+
+    from dpone_certify.report.asset import TAG_DPONE_VERSION, TAG_PROFILE, TAG_RELEASE, certify_dpone_version
 
     return {
         TAG_PROFILE: certify.resolved_profile().value,
