@@ -112,6 +112,22 @@ def variants_of(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
+def _checksums(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's checksums, else those of its reconciliation report (local/live profiles): expected (source)
+    and actual (target) checksum of the final state and whether they match. {} for simulated cases."""
+    if isinstance(record.get("checksums"), Mapping):
+        return dict(record["checksums"])
+    path = (record.get("artifacts") or {}).get("reconciliation_report")
+    if not path:
+        return {}
+    try:
+        final = json.loads(Path(path).read_text(encoding="utf-8")).get("final") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    keys = ("expected_checksum", "actual_checksum", "checksum_match")
+    return {k: final[k] for k in keys if k in final}
+
+
 def _int(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -157,7 +173,7 @@ def case_rows(
                 "rows": moved,
                 "expected_rows": _int(r.get("expected_row_count")),
                 "actual_rows": _int(r.get("actual_row_count")),
-                "checksums": json.dumps(r.get("checksums") or {}, sort_keys=True),
+                "checksums": json.dumps(_checksums(r), sort_keys=True),
                 "load_seconds": load,
                 "reconcile_seconds": _float(r.get("reconcile_seconds")),
                 "rows_per_second": moved / load if load > 0 and status in ("passed", "failed") else None,
