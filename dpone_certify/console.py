@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sys
 import threading
 import traceback
@@ -26,7 +27,7 @@ import dagster as dg
 from dpone_certify.report import certification
 
 SCREEN_WIDTH = 120
-LOG_FORMAT = "%(asctime)s - %(levelname)s - %(message)s"
+LOG_FORMAT = "%(asctime)s - dagster - %(levelname)s - %(message)s"  # as Dagster's console logger
 FINISHED = {"STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED", "STEP_UP_FOR_RETRY"}
 
 
@@ -198,11 +199,17 @@ def execute(
             loggers["console"] = colored_console_logger
         with progress.running():
             try:
+                # Loggers missing from the run config are not started (Dagster then falls back to its console
+                # logger): name each one.
+                named: dict[str, Any] = {name: {"config": {}} for name in loggers}
+                if verbose:
+                    named["console"] = {"config": {"log_level": "DEBUG"}}
+                config = {**(run_config or {}), "loggers": named}
                 outcome.result = job.with_logger_defs(loggers).execute_in_process(
                     asset_selection=list(asset_selection),
                     instance=instance,
                     tags=dict(tags),
-                    run_config=dict(run_config) if run_config else None,
+                    run_config=config,
                     raise_on_error=False,
                     run_id=run_id,
                 )
@@ -214,8 +221,13 @@ def execute(
     return outcome
 
 
+_TABLE_ROW = re.compile(r"^\S+\s+(PASS|FAIL)\s")
+
+
 def _cut(line: str, width: int = SCREEN_WIDTH) -> str:
-    if len(line) <= width or "/" in line.split(" ", 1)[0] or line.startswith(("evidence:", "report:", "log:", " ")):
+    """Rows of the gate table are cut to the screen's width (the full description is in the report); the
+    verdict and the paths never are."""
+    if len(line) <= width or not _TABLE_ROW.match(line):
         return line
     return line[: width - 1] + "…"
 
