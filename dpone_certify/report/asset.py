@@ -10,13 +10,12 @@ from typing import Any
 
 import dagster as dg
 
+from dpone_certify.certification.keys import FULL_CERTIFICATION_GATES
+from dpone_certify.certification.records import GateRecord
 from dpone_certify.gates.common import GROUP, finish, load_run_record
-from dpone_certify.gates.keys import FULL_CERTIFICATION_GATES
-from dpone_certify.gates.matrix import CASES, RUN_FILE
-from dpone_certify.gates.records import GateRecord
+from dpone_certify.gates.matrix import CASES
 from dpone_certify.matrix.records import CaseRecord, EvidenceStatus
 from dpone_certify.report import certification, history, partitions
-from dpone_certify.report.render import MATRIX_RUN_FILE
 from dpone_certify.resources import CertifyResource
 from dpone_certify.settings import Profile
 
@@ -51,9 +50,8 @@ def _step_seconds(context: dg.AssetExecutionContext) -> dict[str, float]:
 
 def append_history(context: dg.AssetExecutionContext, certify: CertifyResource, version: str, release: str) -> None:
     root = certify.root()
-    run_dir = root / "runs" / context.run_id
     try:
-        raw = json.loads((run_dir / MATRIX_RUN_FILE).read_text(encoding="utf-8"))
+        raw = json.loads(certify.layout(context.run_id).matrix_run_path.read_text(encoding="utf-8"))
         records = [r for r in raw.get("records", []) if isinstance(r, dict)]
     except (OSError, ValueError):
         records = []
@@ -90,7 +88,7 @@ def append_history(context: dg.AssetExecutionContext, certify: CertifyResource, 
 )
 def certification_report(context: dg.AssetExecutionContext, certify: CertifyResource) -> dg.Output[GateRecord]:
     root = certify.root()
-    run_dir = root / "runs" / context.run_id
+    run_dir = certify.layout(context.run_id).run_dir
     version = certify_dpone_version(certify)
     release = certify.release_name()
     append_history(context, certify, version, release)
@@ -184,7 +182,7 @@ def source_sink_matrix_case_verdict(
 ) -> Iterator[dg.AssetCheckResult]:
     """One evaluation per case of this run, logged with its partition (a single-run backfill has no one
     partition key for the step, so the per-partition evaluations are logged, not returned)."""
-    path = certify.gate_dir(context.run.run_id, "source_sink_matrix") / RUN_FILE
+    path = certify.layout(context.run.run_id).matrix_run_path
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

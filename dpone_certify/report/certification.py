@@ -18,10 +18,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from dpone_certify.gates.keys import FULL_CERTIFICATION_GATES
-from dpone_certify.gates.presentation import UNVERIFIED_LABEL
+from dpone_certify.certification.keys import FULL_CERTIFICATION_GATES
+from dpone_certify.certification.labels import UNVERIFIED_LABEL
+from dpone_certify.certification.layout import MATRIX_GATE, MATRIX_RUN_FILE
 from dpone_certify.report import history
-from dpone_certify.report.render import MATRIX_RUN_FILE, GateSection, _write_text, collect
+from dpone_certify.report.render import GateSection, _write_text, collect
 from dpone_certify.report.svg import line_chart
 from dpone_certify.runbooks import remediation_for
 from dpone_certify.secrets import redact
@@ -127,7 +128,7 @@ class CertificationReport(BaseModel):
 
 
 def _records(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / MATRIX_RUN_FILE
+    path = run_dir / MATRIX_GATE / MATRIX_RUN_FILE  # EvidenceLayout.matrix_run_path of the run
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
