@@ -530,49 +530,21 @@ def artifact_index(
 
 
 # ---- evidence_chain ------------------------------------------------------------------------------------
-HEAD_METADATA_KEY = "chain_head"
-ROOT_METADATA_KEY = "evidence_root"
-
-
-def previous_head(context: dg.AssetExecutionContext, root: Path) -> dict[str, Any] | None:
-    """The chain head the Dagster instance recorded for this evidence root at its last evidence_chain
-    materialization: an anchor outside the evidence folder, so a truncated chain tail is caught even if the
-    head file was rewritten too. One instance may serve several evidence roots, hence the root match."""
-    records = context.instance.fetch_materializations(dg.AssetKey("evidence_chain"), limit=100).records
-    for rec in records:  # newest first
-        materialization = rec.asset_materialization
-        if materialization is None:
-            continue
-        meta = materialization.metadata
-        root_entry = meta.get(ROOT_METADATA_KEY)
-        head_entry = meta.get(HEAD_METADATA_KEY)
-        if root_entry is not None and getattr(root_entry, "value", None) == str(root) and head_entry is not None:
-            value = getattr(head_entry, "value", None)
-            return value if isinstance(value, dict) else None
-    return None
-
-
 def store_indexed_artifacts(root: Path, index_path: Path, run_id: str) -> dict[str, float]:
     """Keep every artifact the index lists (and the index) in the content-addressed store, once per content,
     with this run's manifest (name -> digest, size, producer gate, run id)."""
-    from dpone_certify.evidence.store import EvidenceStore
+    from dpone_certify.evidence.store import INDEX_ARTIFACT_NAME, EvidenceStore, artifact_store_name
 
     # zlib level 1: half the time of level 6 on behavior JSON, 10% of raw size instead of 6% (measured).
     store = EvidenceStore(root, compress_level=1)
     index = ArtifactIndex.model_validate_json(index_path.read_text(encoding="utf-8"))
     stored = [
-        store.put_file(index_path, name="artifact_index/artifact_index.json", producer="artifact_index", run_id=run_id)
+        store.put_file(index_path, name=INDEX_ARTIFACT_NAME, producer="artifact_index", run_id=run_id)
     ]
     for item in index.items:
         path = Path(item.path)
-        producer = path.parent.name if path.parent.name != "input" else "matrix_report"
-        for root_dir in index.roots:
-            if path.is_relative_to(root_dir):
-                producer = Path(root_dir).name
-                name = f"{producer}/{path.relative_to(root_dir)}"
-                break
-        else:
-            name = f"{producer}/{path.name}"
+        name = artifact_store_name(path, index.roots)
+        producer = name.split("/", 1)[0]
         if path.exists():
             stored.append(store.put_file(path, name=name, producer=producer, run_id=run_id))
     store.write_run_manifest(run_id, stored)
@@ -592,7 +564,9 @@ def evidence_chain(
     """Appends this run's artifact index to the tamper-evident chain (one release id per append, so a retried
     step never appends twice), then verifies the whole chain twice: dpone's evidence-chain-verify, and our strict
     verification that also re-hashes every artifact every index lists and compares against the recorded head."""
-    from dpone_certify.evidence.chain import append_release, unique_release_id
+    from dpone_certify.evidence.anchor import instance_state, state_metadata
+    from dpone_certify.evidence.chain import unique_release_id
+    from dpone_certify.evidence.guard import guarded_append
     from dpone_certify.evidence.verify import verify_evidence
 
     if early := _missing(context, certify, "evidence_chain", artifact_index=artifact_index):
@@ -601,25 +575,32 @@ def evidence_chain(
     out = certify.gate_dir(context.run_id, "evidence_chain")
     root = certify.root()
     adapter = certify.adapter()
-    anchor = previous_head(context, root)
+    anchor, instance_halt = instance_state(context.instance, root)
     release_id = unique_release_id(certify.release_name(), context.run_id)
     index_path = artifact_index.artifacts.get("report")
     blockers: list[str] = []
-    appended = None
     store_metrics: dict[str, float] = {}
+    guarded = None
     if index_path is None:
         blockers.append("gate.input_missing:artifact_index")
+        report = verify_evidence(root, run_dpone=True, expected_head=anchor, adapter=adapter)
+        blockers += [b for b in report.blockers if b not in blockers]
     else:
         store_metrics = store_indexed_artifacts(root, Path(index_path), context.run_id)
-        appended = append_release(root, release_id=release_id, artifact_index_path=index_path, adapter=adapter)
-        blockers += appended.blockers
-    report = verify_evidence(root, run_dpone=True, expected_head=anchor, adapter=adapter)
-    blockers += [b for b in report.blockers if b not in blockers]
-    if report.dpone_verified is False and "chain.dpone_verify_failed" not in blockers:
-        blockers.append("chain.dpone_verify_failed")
+        # A break stops the chain: verified before and after the append, nothing appended while halted.
+        guarded = guarded_append(
+            root,
+            release_id=release_id,
+            artifact_index_path=index_path,
+            adapter=adapter,
+            anchor=anchor,
+            instance_halt=instance_halt,
+        )
+        report = guarded.report
+        blockers += guarded.blockers
+    appended = guarded.appended if guarded else None
     report_path = out / "verification.json"
     write_json_atomic(report_path, report.model_dump(mode="json"))
-    head = appended.head if appended and appended.head else None
     record = GateRecord(
         gate="evidence_chain",
         run_id=context.run_id,
@@ -643,14 +624,21 @@ def evidence_chain(
             f"--artifact-index {index_path}"
         ),
         summary=(
-            f"Release `{release_id}`: {appended.reason if appended else 'not appended'}. {report.summary()}. "
+            f"Release `{release_id}`: {appended.reason if appended else 'not appended'}"
+            f"{'; ' + guarded.detail if guarded and guarded.halted else ''}. {report.summary()}. "
             f"Breaks: {'; '.join(b.describe() for b in report.breaks) or 'none'}."
         ),
         output_dir=str(out),
         release=release_id,
-        extra={"append": appended.model_dump(mode="json") if appended else None},
+        extra={
+            "append": appended.model_dump(mode="json") if appended else None,
+            "halt": guarded.halt if guarded else None,
+        },
     )
-    extra_md: dict[str, Any] = {"dpone_verified": str(report.dpone_verified), ROOT_METADATA_KEY: str(root)}
-    if head is not None:
-        extra_md[HEAD_METADATA_KEY] = dg.MetadataValue.json(head.to_metadata())
+    # The instance keeps the last head that verified (never one from a broken chain) and the halt, if any.
+    head = guarded.publish_head if guarded else anchor
+    extra_md: dict[str, Any] = {
+        "dpone_verified": str(report.dpone_verified),
+        **state_metadata(root, head, guarded.halt if guarded else instance_halt),
+    }
     return finish(certify, record, extra_md)
