@@ -2,31 +2,30 @@
 
 `dpone-certify run` is `dagster asset materialize -m dpone_certify.definitions --select group:full_certification
 --partition-range <first>...<last>` run in-process on the local instance, followed by a verdict table and the
-remediation of every blocker. Exit 0 when every required gate passed, 1 when one failed, 2 on usage errors."""
+remediation of every blocker.
+
+Exit codes: 0 every selected gate ran and passed; 1 certification failed (a gate failed or did not run);
+2 usage error (bad arguments, unknown case or asset key); 3 the run cannot start (settings, evidence root,
+dpone interpreter: checked before any gate runs, see dpone_certify/startup.py). `verify` adds 3 for a root
+that holds no evidence chain."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, NoReturn
 
-import dagster as dg
 from dagster import DagsterInstance
 
 from dpone_certify.settings import Profile
 
 
 def _instance() -> DagsterInstance:
+    from dpone_certify.startup import open_instance
 
-    if os.environ.get("DAGSTER_HOME"):
-        return dg.DagsterInstance.get()
-    if Path("dagster.yaml").exists():
-        return dg.DagsterInstance.from_config(".")
-    return dg.DagsterInstance.ephemeral()
+    return open_instance()  # under a lock: two first runs on a fresh home both start
 
 
 def usage_error(message: str) -> NoReturn:
@@ -42,6 +41,12 @@ def _selection(cases: list[str], assets: list[str]) -> tuple[list[str], list[str
     unknown = [c for c in cases if c not in known]
     if unknown:
         usage_error(f"unknown case id(s): {', '.join(unknown)} (see `dpone-certify cases`)")
+    from dpone_certify.definitions import defs
+    from dpone_certify.startup import unknown_assets
+
+    bad = unknown_assets(assets, (k.to_user_string() for k in defs.resolve_all_asset_keys()))
+    if bad:
+        usage_error(f"unknown asset key(s) for --select: {', '.join(bad)} (the gates are listed in the README)")
     return (cases or known), assets
 
 
@@ -51,8 +56,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from dpone_certify.definitions import ASSETS, defs
     from dpone_certify.gates.release import RELEASE_ASSETS
+    from dpone_certify.startup import EXIT_CANNOT_START, StartupError, check_run, gates_not_run
 
     keys, assets = _selection(args.case or [], args.select or [])
+    try:
+        check_run(args)  # before any gate runs: a run that cannot start says why, in one line
+    except StartupError as exc:
+        print(f"dpone-certify: cannot start: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_START
     config: dict[str, object] = {}
     for name in ("profile", "evidence_root", "release", "row_count", "max_parallel", "dpone_python"):
         value = getattr(args, name)
@@ -86,11 +97,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from dpone_certify.resources import CertifyResource
 
     root = CertifyResource(evidence_root=args.evidence_root).root()
-    print(render_verdict(result.run_id, evaluations, str(root)))
-    return 0 if result.success else 1
+    not_run = gates_not_run(assets, evaluations)
+    print(render_verdict(result.run_id, evaluations, str(root), not_run=not_run))
+    return 0 if result.success and not not_run else 1
 
 
-def render_verdict(run_id: str, evaluations: Sequence[Any], root: str) -> str:
+def render_verdict(run_id: str, evaluations: Sequence[Any], root: str, not_run: Sequence[str] = ()) -> str:
     from dpone_certify.gates.keys import ALL_GATES
 
     order = {gate: i for i, gate in enumerate(ALL_GATES)}
@@ -106,7 +118,9 @@ def render_verdict(run_id: str, evaluations: Sequence[Any], root: str) -> str:
         unverified |= "UNVERIFIED" in (ev.description or "")
         if not ev.passed:
             failed.append(key)
-    if failed:
+    if not_run:  # never CERTIFIED for work that did not run
+        verdict = f"NOT CERTIFIED: {len(not_run)} selected gate(s) left no verdict (did not run): {', '.join(not_run)}"
+    elif failed:
         verdict = f"NOT CERTIFIED: {len(failed)} gate(s) failed"
         verdict += "; the evidence includes dpone's UNVERIFIED simulation (contract profile)" if unverified else ""
     elif unverified:
@@ -159,9 +173,9 @@ def cmd_cases(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from dpone_certify.evidence.__main__ import main as verify_main
+    from dpone_certify.evidence.__main__ import run_verify
 
-    return verify_main(["verify", args.root, *(["--json"] if args.json else [])])
+    return run_verify(args, prog="dpone-certify")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,9 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     cases.add_argument("--json", action="store_true")
     cases.set_defaults(func=cmd_cases)
     verify = sub.add_parser("verify", help="verify an evidence root offline (same as python -m dpone_certify.evidence)")
-    verify.add_argument("root")
-    verify.add_argument("--json", action="store_true")
+    from dpone_certify.chain_cli import add_chain_parser
+    from dpone_certify.evidence.__main__ import add_verify_arguments
+
+    add_verify_arguments(verify)
     verify.set_defaults(func=cmd_verify)
+    add_chain_parser(sub, _instance)
     return parser
 
 
