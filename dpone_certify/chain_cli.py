@@ -84,8 +84,7 @@ def cmd_export_head(args: argparse.Namespace, instance_factory: Callable[[], dg.
         source = "chain_head.json (verified at export)"
         if head is None:
             print(
-                f"dpone-certify chain export-head: no verified head for {root} "
-                f"({report.summary()})",
+                f"dpone-certify chain export-head: no verified head for {root} ({report.summary()})",
                 file=sys.stderr,
             )
             return EXIT_FAILED
@@ -103,9 +102,7 @@ def cmd_export_head(args: argparse.Namespace, instance_factory: Callable[[], dg.
     return EXIT_OK
 
 
-def add_chain_parser(
-    sub: argparse._SubParsersAction, instance_factory: Callable[[], dg.DagsterInstance]
-) -> None:
+def add_chain_parser(sub: argparse._SubParsersAction, instance_factory: Callable[[], dg.DagsterInstance]) -> None:
     chain = sub.add_parser("chain", help="acknowledge a halted evidence chain, export its head")
     chain_sub = chain.add_subparsers(dest="chain_command", required=True)
     ack = chain_sub.add_parser(

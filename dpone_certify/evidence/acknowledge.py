@@ -72,9 +72,12 @@ def acknowledge(
         if halt is None and not breaks and not dpone_failed:
             return AcknowledgeResult(acknowledged=False, detail="nothing to acknowledge: the chain is not halted")
         now = datetime.now(UTC)
-        ack_id = "acknowledgment-" + now.strftime("%Y%m%dT%H%M%S") + "-" + hashlib.sha256(
-            f"{now.isoformat()}:{by}:{reason}".encode()
-        ).hexdigest()[:8]
+        ack_id = (
+            "acknowledgment-"
+            + now.strftime("%Y%m%dT%H%M%S")
+            + "-"
+            + hashlib.sha256(f"{now.isoformat()}:{by}:{reason}".encode()).hexdigest()[:8]
+        )
         ack_dir = root / ACK_DIRNAME / ack_id
         record = {
             "schema": ACK_SCHEMA,
@@ -112,8 +115,9 @@ def acknowledge(
         )
         if not appended.ok or appended.head is None:
             return AcknowledgeResult(
-                acknowledged=False, blockers=appended.blockers, detail=f"the acknowledgment was not appended: "
-                f"{appended.detail}"
+                acknowledged=False,
+                blockers=appended.blockers,
+                detail=f"the acknowledgment was not appended: {appended.detail}",
             )
         (root / HALT_FILENAME).unlink(missing_ok=True)
         after = verify_evidence(root, run_dpone=False, expected_head=anchor, adapter=adapter, lock=False)

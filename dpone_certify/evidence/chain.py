@@ -400,9 +400,14 @@ def append_release(
                 recovered=recovered,
             )
         current = head_from_entries(entries)
-        if not allow_head_mismatch and head is not None and (head.releases, head.chain_hashes) != (
-            current.releases,
-            current.chain_hashes,
+        if (
+            not allow_head_mismatch
+            and head is not None
+            and (head.releases, head.chain_hashes)
+            != (
+                current.releases,
+                current.chain_hashes,
+            )
         ):
             return failed(
                 ["chain.head_mismatch"],

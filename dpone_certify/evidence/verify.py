@@ -832,9 +832,7 @@ def verify_evidence(
     blockers = [b.blocker for b in checker.breaks]
     if empty:
         blockers.append("chain.empty")
-    dpone_acknowledged = bool(dpone_broken) and all(
-        e.split(":", 1)[-1] in acked_releases for e in dpone_broken
-    )
+    dpone_acknowledged = bool(dpone_broken) and all(e.split(":", 1)[-1] in acked_releases for e in dpone_broken)
     if dpone_verified is False and not dpone_acknowledged:
         blockers.extend(dpone_broken)
         if not checker.breaks:
