@@ -181,6 +181,13 @@ CASES: list[tuple[str, str]] = [
         "chain.head_mismatch",
         "chain.artifact_index_missing",
         "chain.append_invalid_answer",
+        "chain.halted",
+        "chain.chain_halted",
+        "chain.store_object_corrupt",
+        "chain.store_object_missing",
+        "chain.manifest_mismatch",
+        "chain.manifest_invalid",
+        "chain.head_signature_invalid",
     ),
     ("chain.release_collision:rel/1", "chain.release_collision:<release>"),
     # ours: correctness of real loads
@@ -199,6 +206,7 @@ CASES: list[tuple[str, str]] = [
     (f"rerun.failed:{PG_CASE}", "rerun.failed:<case_id>"),
     (f"run.failed:{PG_CASE}", "run.failed:<case_id>"),
     (f"engine.unavailable:{CASE}", "engine.unavailable:<case_id>"),
+    (f"engine.auth_failed:{CASE}", "engine.auth_failed:<case_id>"),
     # ours: secrets
     ("secret.leaked:matrix/postgres_to_postgres__full_refresh/run_result.json", "secret.leaked:<path>"),
 ]
