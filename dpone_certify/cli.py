@@ -56,7 +56,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from dpone_certify.definitions import ASSETS, defs
     from dpone_certify.gates.release import RELEASE_ASSETS
-    from dpone_certify.startup import EXIT_CANNOT_START, StartupError, check_run, gates_not_run
+    from dpone_certify.startup import (
+        EXIT_CANNOT_START,
+        StartupError,
+        check_run,
+        gates_not_run,
+        required_not_selected,
+    )
 
     keys, assets = _selection(args.case or [], args.select or [])
     try:
@@ -98,11 +104,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     root = CertifyResource(evidence_root=args.evidence_root).root()
     not_run = gates_not_run(assets, evaluations)
-    print(render_verdict(result.run_id, evaluations, str(root), not_run=not_run))
+    print(
+        render_verdict(
+            result.run_id, evaluations, str(root), not_run=not_run, not_selected=required_not_selected(assets)
+        )
+    )
     return 0 if result.success and not not_run else 1
 
 
-def render_verdict(run_id: str, evaluations: Sequence[Any], root: str, not_run: Sequence[str] = ()) -> str:
+def render_verdict(
+    run_id: str,
+    evaluations: Sequence[Any],
+    root: str,
+    not_run: Sequence[str] = (),
+    not_selected: Sequence[str] = (),
+) -> str:
     from dpone_certify.gates.keys import ALL_GATES
 
     order = {gate: i for i, gate in enumerate(ALL_GATES)}
@@ -127,6 +143,11 @@ def render_verdict(run_id: str, evaluations: Sequence[Any], root: str, not_run: 
         verdict = (
             "NOT A CERTIFICATION: every selected gate passed, but on dpone's UNVERIFIED simulation "
             "(contract profile); real evidence needs --profile local"
+        )
+    elif not_selected:  # CERTIFIED only when every required gate ran
+        verdict = (
+            f"NOT A CERTIFICATION: every selected gate passed on real evidence, but {len(not_selected)} required "
+            f"gate(s) were not selected: {', '.join(not_selected)}"
         )
     else:
         verdict = "CERTIFIED: every selected gate passed on real evidence"

@@ -130,6 +130,14 @@ def gates_not_run(selected: Sequence[str], evaluations: Sequence[Any]) -> list[s
     return [gate for gate in selected if gate not in evaluated]
 
 
+def required_not_selected(selected: Sequence[str]) -> list[str]:
+    """The gates of the full certification a selection leaves out: a passing selection is not a certification."""
+    from dpone_certify.gates.keys import FULL_CERTIFICATION_GATES
+
+    chosen = set(selected)
+    return [gate for gate in FULL_CERTIFICATION_GATES if gate not in chosen]
+
+
 @contextlib.contextmanager
 def _instance_lock(folder: Path) -> Iterator[None]:
     from dpone_certify.evidence.atomic import locked

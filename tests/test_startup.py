@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from dpone_certify.cli import main, render_verdict
-from dpone_certify.startup import gates_not_run
+from dpone_certify.startup import gates_not_run, required_not_selected
 
 CASE = "postgres_to_postgres__full_refresh"
 
@@ -93,6 +93,8 @@ def test_verdict_is_never_certified_for_a_gate_that_left_no_verdict() -> None:
     text = render_verdict("r1", [passed], "/evidence", not_run=gates_not_run(selected, [passed]))
     assert "CERTIFIED: every" not in text and "NOT CERTIFIED" in text and "evidence_chain" in text
     assert "CERTIFIED: every" in render_verdict("r1", [passed], "/evidence", not_run=[])
+    partial = render_verdict("r1", [passed], "/evidence", not_selected=required_not_selected(["certification_plan"]))
+    assert "NOT A CERTIFICATION" in partial and "evidence_chain" in partial
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ import os
 import re
 import zlib
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -309,9 +310,12 @@ class EvidenceStore:
         findings: list[StoreFinding] = []
         objects = self._objects()
         content: dict[str, tuple[bool, int]] = {}
-        for obj in objects:
-            content[obj.name] = self.object_content(obj)
-            if not content[obj.name][0]:
+        # zlib and hashlib release the GIL on large buffers: a few threads re-hash in parallel.
+        with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+            checked = list(pool.map(self.object_content, objects))
+        for obj, result in zip(objects, checked, strict=True):
+            content[obj.name] = result
+            if not result[0]:
                 findings.append(
                     StoreFinding(
                         kind="store_object_corrupt",
