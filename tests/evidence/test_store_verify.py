@@ -117,3 +117,28 @@ def test_empty_folder_says_there_is_no_chain_and_stays_empty(tmp_path: Path) -> 
     assert done.returncode == 3, done.stdout + done.stderr
     assert "NO CHAIN" in done.stdout and "BROKEN" not in done.stdout
     assert list(empty.iterdir()) == []
+
+
+def test_a_store_break_stops_the_chain(stored: Evidence) -> None:
+    from dpone_certify.evidence.chain import HALT_FILENAME
+    from dpone_certify.evidence.guard import guarded_append
+
+    manifest = json.loads(_manifest(stored, RUNS[0]).read_text())
+    obj = EvidenceStore(stored.root).object_path(
+        _item(manifest, "benchmark_baseline/benchmark_baseline.json")[1]["digest"]
+    )
+    os.chmod(obj, 0o644)
+    obj.write_bytes(b"not zlib")
+    entries = stored.chain_index()["entry_count"]
+    for release in ("after-corruption-1", "after-corruption-2"):
+        result = guarded_append(
+            stored.root,
+            release_id=release,
+            artifact_index_path=stored.index_paths[0],
+            adapter=stored.adapter,
+            anchor=None,
+        )
+        assert result.halted and "chain.halted" in result.blockers and "chain.store_object_corrupt" in result.blockers
+        assert result.appended is None and stored.chain_index()["entry_count"] == entries
+    halt = json.loads((stored.root / HALT_FILENAME).read_text())
+    assert [b["break_class"] for b in halt["breaks"]] == ["store_object_corrupt"]
