@@ -119,7 +119,7 @@ def render_verdict(
     not_run: Sequence[str] = (),
     not_selected: Sequence[str] = (),
 ) -> str:
-    from dpone_certify.gates.keys import ALL_GATES
+    from dpone_certify.certification.keys import ALL_GATES
 
     order = {gate: i for i, gate in enumerate(ALL_GATES)}
     evaluations = sorted(evaluations, key=lambda ev: order.get(ev.asset_key.path[-1], len(order)))

@@ -132,7 +132,7 @@ def gates_not_run(selected: Sequence[str], evaluations: Sequence[Any]) -> list[s
 
 def required_not_selected(selected: Sequence[str]) -> list[str]:
     """The gates of the full certification a selection leaves out: a passing selection is not a certification."""
-    from dpone_certify.gates.keys import FULL_CERTIFICATION_GATES
+    from dpone_certify.certification.keys import FULL_CERTIFICATION_GATES
 
     chosen = set(selected)
     return [gate for gate in FULL_CERTIFICATION_GATES if gate not in chosen]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from dpone_certify.certification.artifact_store import store_indexed_artifacts
 from dpone_certify.evidence.store import EvidenceStore
-from dpone_certify.gates.chain import store_indexed_artifacts
 
 from .conftest import RUNS, Evidence, tree_bytes
 
