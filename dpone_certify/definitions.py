@@ -10,7 +10,7 @@ import dagster as dg
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 from dpone_certify.automation import SCHEDULES, SENSORS  # noqa: E402
-from dpone_certify.gates import benchmark, chain, matrix, plan  # noqa: E402
+from dpone_certify.gates import benchmark, chain, matrix, plan, selftest  # noqa: E402
 from dpone_certify.gates.common import GROUP, verdict_check  # noqa: E402
 from dpone_certify.gates.io_manager import evidence_io_manager  # noqa: E402
 from dpone_certify.gates.release import RELEASE_ASSETS, RELEASE_CHECKS, RELEASE_JOBS  # noqa: E402
@@ -18,6 +18,7 @@ from dpone_certify.resources import CertifyResource  # noqa: E402
 
 ASSETS = [
     plan.certification_plan,
+    selftest.reconciliation_selftest,
     matrix.source_sink_matrix,
     matrix.matrix_report,
     benchmark.benchmark_baseline,
@@ -29,10 +30,16 @@ ASSETS = [
     chain.artifact_index,
     chain.evidence_chain,
 ]
-CHECKS = [matrix.source_sink_matrix_verdict] + [
+# Gates whose verdict check is their own (the matrix judges per case; the self-test is not required where it
+# does not apply); every other gate gets the common one.
+OWN_CHECKS = {
+    "source_sink_matrix": matrix.source_sink_matrix_verdict,
+    "reconciliation_selftest": selftest.reconciliation_selftest_verdict,
+}
+CHECKS = list(OWN_CHECKS.values()) + [
     verdict_check(asset.key.path[-1], f"dpone's verdict for {asset.key.path[-1]}, with remediation per blocker")
     for asset in ASSETS
-    if asset is not matrix.source_sink_matrix
+    if asset.key.path[-1] not in OWN_CHECKS
 ]
 
 full_certification_job = dg.define_asset_job(

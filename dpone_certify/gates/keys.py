@@ -5,6 +5,7 @@ from __future__ import annotations
 
 FULL_CERTIFICATION_GATES: tuple[str, ...] = (
     "certification_plan",
+    "reconciliation_selftest",
     "source_sink_matrix",
     "matrix_report",
     "benchmark_baseline",
