@@ -119,7 +119,8 @@ def source_sink_matrix(
     `reconciliation_selftest` passed."""
     keys = list(context.partition_keys)
     started = time.perf_counter()
-    records = harness_unproven(_run_cases(context, certify, keys), reconciliation_selftest, certify.resolved_profile())
+    records = _run_cases(context, certify, keys)
+    records = harness_unproven(records, reconciliation_selftest, certify.resolved_profile(), context.run_id)
     wall = time.perf_counter() - started
     ordered = [records[k] for k in sorted(records)]
     write_json_atomic(

@@ -58,7 +58,9 @@ def reconciliation_selftest(context: dg.AssetExecutionContext, certify: CertifyR
     from dpone_certify.matrix.local.selftest import CORRUPTIONS, run_selftest
 
     out = certify.gate_dir(context.run_id, GATE)
-    result = run_selftest(object_name("selftest", context.run_id, "reconcile"), wide_columns=120)
+    # The cases' wide columns (the row text of >50 columns is assembled in chunks); fewer rows than a case.
+    wide_columns = certify.case_settings().wide_columns
+    result = run_selftest(object_name("selftest", context.run_id, "reconcile"), wide_columns=wide_columns)
     report = result.to_json()
     report_path = out / "reconciliation_selftest.json"
     write_json_atomic(report_path, report)
@@ -138,20 +140,22 @@ def reconciliation_selftest_verdict(
 
 
 def harness_unproven(
-    records: dict[str, CaseRecord], selftest: GateRecord | None, profile: Profile
+    records: dict[str, CaseRecord], selftest: GateRecord | None, profile: Profile, run_id: str
 ) -> dict[str, CaseRecord]:
     """Every covered local/live case becomes `harness.unproven:<case_id>` unless the reconciliation self-test
-    passed on this profile: a broken instrument's findings (or passes) are no verdict about dpone. The case's
-    own findings are kept in its reason, labelled as unproven. Contract cases are dpone's simulation, which
-    does not use the instrument; not-covered cases judged nothing and stay as they are."""
-    if profile is Profile.CONTRACT or (selftest is not None and selftest.passed and selftest.profile is profile):
+    passed in the same run (`run_id`; the instrument tests itself in the run whose cases it judges): a broken
+    instrument's findings (or passes) are no verdict about dpone. The case's own findings are kept in its
+    reason, labelled as unproven. Contract cases are dpone's simulation, which does not use the instrument;
+    not-covered cases judged nothing and stay as they are."""
+    if profile is Profile.CONTRACT:
         return records
-    if selftest is None:
-        why = f"{GATE} has no record; materialize it with the matrix"
+    if selftest is None or selftest.run_id != run_id:
+        earlier = f" (its latest record is from run {selftest.run_id})" if selftest else ""
+        why = f"{GATE} did not run in this run{earlier}; select it with the matrix"
     elif not selftest.passed:
-        why = f"{GATE} (run {selftest.run_id}) failed: {', '.join(selftest.blockers[:5])}"
+        why = f"{GATE} failed: {', '.join(selftest.blockers[:5])}"
     else:
-        why = f"{GATE} passed under profile {selftest.profile.value}, not {profile.value}"
+        return records
     out: dict[str, CaseRecord] = {}
     for key, record in records.items():
         if not record.covered:

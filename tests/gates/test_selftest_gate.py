@@ -69,12 +69,13 @@ def _selftest(passed: bool, profile: Profile = Profile.LOCAL) -> GateRecord:
 
 
 @pytest.mark.parametrize("status", [CaseStatus.PASSED, CaseStatus.FAILED])
-def test_cases_are_unproven_unless_the_selftest_passed_on_this_profile(status: CaseStatus) -> None:
+def test_cases_are_unproven_unless_the_selftest_passed_in_the_same_run(status: CaseStatus) -> None:
     blockers = [] if status is CaseStatus.PASSED else [f"correctness.checksum_mismatch:{CASE}"]
     records = {CASE: _record(status, blockers)}
-    assert harness_unproven(records, _selftest(True), Profile.LOCAL) == records
-    for selftest in (_selftest(False), None, _selftest(True, Profile.CONTRACT)):
-        unproven = harness_unproven(records, selftest, Profile.LOCAL)[CASE]
+    assert harness_unproven(records, _selftest(True), Profile.LOCAL, "r1") == records
+    earlier_run = _selftest(True).model_copy(update={"run_id": "r0"})
+    for selftest in (_selftest(False), None, earlier_run, _selftest(False, Profile.CONTRACT)):
+        unproven = harness_unproven(records, selftest, Profile.LOCAL, "r1")[CASE]
         assert unproven.blockers == [f"harness.unproven:{CASE}"] and unproven.status is CaseStatus.FAILED
         assert unproven.evidence_status is EvidenceStatus.FAIL and unproven.covered
         assert unproven.reason and "not a verdict about dpone" in unproven.reason
@@ -83,6 +84,6 @@ def test_cases_are_unproven_unless_the_selftest_passed_on_this_profile(status: C
 
 def test_contract_and_not_covered_cases_are_left_alone() -> None:
     contract = {CASE: _record(CaseStatus.PASSED, [], Profile.CONTRACT)}
-    assert harness_unproven(contract, None, Profile.CONTRACT) == contract
+    assert harness_unproven(contract, None, Profile.CONTRACT, "r1") == contract
     not_covered = {CASE: _record(CaseStatus.NOT_COVERED, [f"matrix_case.not_covered:{CASE}"])}
-    assert harness_unproven(not_covered, _selftest(False), Profile.LOCAL) == not_covered
+    assert harness_unproven(not_covered, _selftest(False), Profile.LOCAL, "r1") == not_covered
