@@ -12,6 +12,7 @@ import pytest
 
 from dpone_certify.gates.records import GateRecord
 from dpone_certify.matrix.local import reconcile, selftest
+from dpone_certify.matrix.local.engines import mysql_engine, postgres_engine
 from dpone_certify.matrix.records import CaseRecord, CaseStatus
 from tests.conftest import checks_by_asset, materialize
 
@@ -118,6 +119,28 @@ def test_cross_engine_leg_mariadb_to_postgres(machine_mysql: str) -> None:
     assert _reported(leg) == {**EXPECTED, "type_change_timestamp_zone": [ZONE_TYPE[selftest.MYSQL_LEG]]}
     assert result.passed and result.seeded == result.caught == 16
     assert machine_mysql not in json.dumps(result.to_json())
+
+
+@pytest.mark.mysql
+def test_cross_engine_path_that_drops_microseconds_fails_its_control(
+    machine_mysql: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Break only the MySQL side of the portable canonical text (timestamps without microseconds): the exact
+    copy no longer reconciles clean, so the self-test reports a false positive instead of passing."""
+    original = reconcile.canonical_expr
+
+    def truncated(engine, column, actual, *, native=False):  # type: ignore[no-untyped-def]
+        expr = original(engine, column, actual, native=native)
+        return expr.replace(".%f", "") if engine.family == "mysql" else expr
+
+    monkeypatch.setattr(reconcile, "canonical_expr", truncated)
+    pg, mysql = postgres_engine(), mysql_engine()
+    leg = selftest.mysql_leg(mysql, pg, _name(), rows=200, wide_columns=30)
+    assert leg.error is None, leg.error
+    assert not leg.control_clean and leg.control is not None
+    assert leg.control.reported == [CHECKSUM]
+    result = selftest.SelftestResult([leg], {}, leg.seconds)
+    assert f"selftest.false_positive:{selftest.MYSQL_LEG}" in result.blockers() and not result.passed
 
 
 def test_broken_instrument_makes_the_local_case_harness_unproven(
