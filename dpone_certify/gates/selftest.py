@@ -14,10 +14,10 @@ from typing import Any
 
 import dagster as dg
 
+from dpone_certify.certification.records import GateRecord
+from dpone_certify.evidence.atomic import atomic_write_json
 from dpone_certify.gates.common import GROUP, GateFailed, finish, load_run_record
-from dpone_certify.gates.io_manager import write_json_atomic
 from dpone_certify.gates.presentation import evidence_label, gate_metadata, reproduce_hint
-from dpone_certify.gates.records import GateRecord
 from dpone_certify.matrix.records import CaseRecord, CaseStatus, EvidenceStatus
 from dpone_certify.resources import CertifyResource
 from dpone_certify.runbooks import remediations_for, render_markdown
@@ -63,7 +63,7 @@ def reconciliation_selftest(context: dg.AssetExecutionContext, certify: CertifyR
     result = run_selftest(object_name("selftest", context.run_id, "reconcile"), wide_columns=wide_columns)
     report = result.to_json()
     report_path = out / "reconciliation_selftest.json"
-    write_json_atomic(report_path, report)
+    atomic_write_json(report_path, report, durable=False)
     blockers = result.blockers()
     legs = [leg.name for leg in result.legs if not leg.error]
     record = GateRecord(
