@@ -25,6 +25,7 @@ from dpone_certify.dpone.models import MatrixReport
 from dpone_certify.evidence.atomic import atomic_write_json
 from dpone_certify.gates.common import GROUP, GateFailed, finish, is_required
 from dpone_certify.gates.presentation import UNVERIFIED_LABEL, blockers_table, table
+from dpone_certify.gates.selftest import harness_unproven
 from dpone_certify.matrix.catalogue import case_ids, cases_by_id
 from dpone_certify.matrix.contract import run_contract_cases
 from dpone_certify.matrix.records import CaseRecord, CaseStatus, EvidenceStatus
@@ -92,13 +93,17 @@ def _case_table(records: list[CaseRecord]) -> dg.TableMetadataValue:
     deps=["certification_plan"],
     kinds={"dpone"},
 )
-def source_sink_matrix(context: dg.AssetExecutionContext, certify: CertifyResource) -> dg.Output[dict[str, CaseRecord]]:
+def source_sink_matrix(
+    context: dg.AssetExecutionContext, certify: CertifyResource, reconciliation_selftest: GateRecord | None
+) -> dg.Output[dict[str, CaseRecord]]:
     """One partition per dpone matrix case. Writes the case's preflight file and `<case_id>__behavior.json`
     (what `dpone ops integration-matrix-report` reads). contract profile: dpone's simulation, UNVERIFIED;
-    local/live: real dpone runs, reconciled independently."""
+    local/live: real dpone runs, reconciled independently, and `harness.unproven:<case_id>` unless
+    `reconciliation_selftest` passed."""
     keys = list(context.partition_keys)
     started = time.perf_counter()
     records = _run_cases(context, certify, keys)
+    records = harness_unproven(records, reconciliation_selftest, certify.resolved_profile(), context.run_id)
     wall = time.perf_counter() - started
     ordered = [records[k] for k in sorted(records)]
     for key, record in records.items():  # each case's verdict and evidence files on its own materialization

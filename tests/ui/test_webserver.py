@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 GROUP = "full_certification"
 GATES = {
-    "certification_plan", "source_sink_matrix", "matrix_report", "benchmark_baseline", "run_registry",
-    "lineage_report", "evidence_bundle", "strategy_certification_bundle", "certification_suite",
+    "certification_plan", "reconciliation_selftest", "source_sink_matrix", "matrix_report", "benchmark_baseline",
+    "run_registry", "lineage_report", "evidence_bundle", "strategy_certification_bundle", "certification_suite",
     "artifact_index", "evidence_chain", "certification_report",
 }  # fmt: skip
 

@@ -242,6 +242,8 @@ class _CaseRun:
             sink = engine_for(case.sink, "sink")
             source = engine_for(case.source, "source")
         except EngineUnavailable as exc:
+            if exc.code != "engine.unavailable":
+                self.block(exc.code)  # e.g. engine.auth_failed:<case>: the fix is the credentials, not the server
             return self.not_covered(exc.reason)
         assert sink is not None
         if case.strategy == "cdc":
