@@ -6,7 +6,8 @@ Verdict classes (the candidate's first run against the control's first run):
 - still_failing_same: both failed with the same finding classes;
 - still_failing_different: both failed, with classes that appeared or vanished;
 - still_passing: both passed;
-- not_compared: one side did not run the case for real (not covered, absent in that build, harness error).
+- not_compared: one side did not run the case for real (not covered, absent in that build, harness error), or
+  the reconciliation instrument was not proven in this run (`harness.unproven`).
 
 Throughput: rows per second of our wall clock around dpone's calls, per run; the candidate/control ratio of the
 means, and a noise band from the spread between each build's repeats (runs interleaved candidate, control,
@@ -96,6 +97,10 @@ def compare_case(candidate: Sequence[CaseRecord], control: Sequence[CaseRecord])
         control_findings=findings(ctrl),
         unstable=len({r.status for r in candidate}) > 1 or len({r.status for r in control}) > 1,
     )
+    unproven = [b for r in (*candidate, *control) for b in r.blockers if b.startswith("harness.unproven")]
+    if unproven:  # the reconciliation instrument was not proven in this run: no verdict either way
+        result.reason = f"reconciliation instrument unproven ({unproven[0]}): select reconciliation_selftest"
+        return result
     if not cand.covered or not ctrl.covered:
         side = "candidate" if not cand.covered else "control"
         rec = cand if not cand.covered else ctrl

@@ -45,6 +45,8 @@ def test_every_verdict_class() -> None:
     assert different.appeared == ["correctness.checksum_mismatch"] and different.vanished == []
     skipped = compare_case([rec(P)], [rec(CaseStatus.NOT_COVERED, [f"case.absent_in_build:{CASE}"])])
     assert skipped.verdict is Verdict.NOT_COMPARED and "control" in skipped.reason
+    unproven = compare_case([rec(F, [f"harness.unproven:{CASE}"])], [rec(P)])
+    assert unproven.verdict is Verdict.NOT_COMPARED and "unproven" in unproven.reason
     assert finding_class(rows) == "correctness.row_count_mismatch" and finding_class("run.failed") == "run.failed"
 
 
