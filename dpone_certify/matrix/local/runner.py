@@ -1,12 +1,21 @@
 """Per-case flow of the local profile and the bounded parallel runner.
 
-seed -> manifest -> `dpone run` (initial load) -> reconcile the initial load -> mutate the source (updates,
-physical deletes, inserts) -> `dpone run` again -> reconcile against the strategy's promise -> write dpone's
-preflight + `<case_id>__behavior.json` (+ our reconciliation report) -> `CaseRecord`.
+Each case runs as several variants, each its own evidence (own schemas, manifest, dpone runs, reconciliation and
+outcome, in its own subfolder of the case):
 
-dpone 0.88 defects are reported, never worked around: when the second run is blocked by schema evolution, the
-case keeps `rerun.failed:<case_id>`; a clearly labelled diagnostic probe (same manifest with schema evolution
-off, see `manifests.render`) then shows what the strategy would do to the data, and its findings are added.
+- `documented`: what a user writes by following dpone's docs page for the pair, defaults only. Its outcome is the
+  case's verdict (what users get).
+- `reference`: the most careful configuration dpone supports, so a PASS is possible wherever dpone really works
+  (target created beforehand with the source's types and NOT NULL, no primary key for history targets; COPY path
+  for postgres incremental extracts; a new backfill campaign per run; replace bootstrapped by a full_refresh).
+- `reference_streaming` (postgres incremental strategies): the reference target with dpone's default delta
+  threshold, so the second load takes the streaming delta path instead of COPY.
+
+Per variant: seed -> manifest -> `dpone run` (initial load) -> reconcile -> mutate the source (updates, physical
+deletes, inserts) -> `dpone run` again -> reconcile against what dpone's strategy contract promises
+(`matrix/contracts/strategies.yaml`). Failed runs get named root causes from dpone's own error payload
+(`root_causes.py`). The case writes dpone's preflight + `<case_id>__behavior.json` with a `variants` list.
+Variants of a case run in parallel (separate schemas; dpone runs in forks of one fork server).
 """
 
 from __future__ import annotations
@@ -26,7 +35,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from dpone_certify.dpone.adapter import DponeAdapter, DponeCall, Outcome
-from dpone_certify.matrix.local import manifests, reconcile, seed
+from dpone_certify.matrix.contracts import StrategyContract, contract_for, load_contracts
+from dpone_certify.matrix.local import manifests, reconcile, root_causes, seed
 from dpone_certify.matrix.local.api_fixture import api_fixture
 from dpone_certify.matrix.local.engines import (
     DRIVEN_SINKS,
@@ -47,6 +57,59 @@ CONVERGING = frozenset(
     {"full_refresh", "snapshot_diff", "partition_replace", "backfill", "incremental_merge", "xmin", "cdc"}
 )
 HISTORY = frozenset({"incremental_append", "scd2"})
+INCREMENTAL = frozenset({"incremental_append", "incremental_merge", "xmin"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One configuration a case runs under (see the module docstring)."""
+
+    name: str
+    tag: str  # suffix of the variant's object names ("" for documented)
+    description: str
+    precreate_target: bool = False  # CREATE TABLE target (LIKE source INCLUDING ALL) before the first load
+    delta_size_threshold: int | None = None
+    distinct_backfill_ids: bool = False
+    bootstrap_full_refresh: bool = False
+
+    def configuration(self) -> dict[str, Any]:
+        return {
+            "precreate_target": self.precreate_target,
+            "delta_size_threshold": self.delta_size_threshold,
+            "distinct_backfill_ids": self.distinct_backfill_ids,
+            "bootstrap_full_refresh": self.bootstrap_full_refresh,
+        }
+
+
+DOCUMENTED = Variant("documented", "", "dpone's docs page for the pair, defaults only (the case verdict)")
+
+
+def variants_for(case: CaseSpec) -> list[Variant]:
+    pg_incremental = case.source == "postgres" and case.strategy in INCREMENTAL
+    reference = Variant(
+        "reference",
+        "r",
+        "most careful supported configuration: target created beforehand with the source's types and NOT NULL"
+        + (" (no primary key: the target keeps several versions of a key)" if case.strategy in HISTORY else "")
+        + ("; delta_size_threshold 0 (COPY path)" if pg_incremental else "")
+        + ("; a new backfill_id per run" if case.strategy == "backfill" else "")
+        + ("; bootstrapped by a full_refresh (replace never creates its target)" if case.strategy == "replace" else ""),
+        precreate_target=True,
+        delta_size_threshold=0 if pg_incremental else None,
+        distinct_backfill_ids=case.strategy == "backfill",
+        bootstrap_full_refresh=case.strategy == "replace",
+    )
+    out = [DOCUMENTED, reference]
+    if pg_incremental:
+        out.append(
+            Variant(
+                "reference_streaming",
+                "s",
+                "reference target with dpone's default delta_size_threshold: a small delta takes the streaming path",
+                precreate_target=True,
+            )
+        )
+    return out
 
 
 class LocalContext(BaseModel):
@@ -101,20 +164,24 @@ def run_case(case: CaseSpec, ctx: LocalContext) -> CaseRecord:
         shutil.rmtree(case_dir)  # evidence of an earlier attempt in the same folder would mislead
     case_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return _CaseRun(case, ctx, case_dir).run()
+        return _Case(case, ctx, case_dir).run()
     except Exception as exc:  # noqa: BLE001 - a harness failure is an ERROR record, never an exception
-        detail = redact("".join(traceback.format_exception(exc))[-4000:], ctx.adapter.secrets)
-        (case_dir / "harness_error.txt").write_text(detail, encoding="utf-8")
-        return CaseRecord.for_case(
-            case,
-            profile=ctx.profile,
-            status=CaseStatus.ERROR,
-            evidence_status=EvidenceStatus.FAIL,
-            run_id=ctx.run_id,
-            settings=ctx.settings,
-            reason=f"harness error: {type(exc).__name__}: {redact(str(exc), ctx.adapter.secrets)[:500]}",
-            artifacts={"harness_error": str((case_dir / "harness_error.txt").resolve())},
-        )
+        return _harness_error(case, ctx, case_dir, exc)
+
+
+def _harness_error(case: CaseSpec, ctx: LocalContext, case_dir: Path, exc: BaseException) -> CaseRecord:
+    detail = redact("".join(traceback.format_exception(exc))[-4000:], ctx.adapter.secrets)
+    (case_dir / "harness_error.txt").write_text(detail, encoding="utf-8")
+    return CaseRecord.for_case(
+        case,
+        profile=ctx.profile,
+        status=CaseStatus.ERROR,
+        evidence_status=EvidenceStatus.FAIL,
+        run_id=ctx.run_id,
+        settings=ctx.settings,
+        reason=f"harness error: {type(exc).__name__}: {redact(str(exc), ctx.adapter.secrets)[:500]}",
+        artifacts={"harness_error": str((case_dir / "harness_error.txt").resolve())},
+    )
 
 
 def _dpone_errors(call: DponeCall) -> tuple[str | None, list[str], list[str]]:
@@ -147,16 +214,134 @@ def _run_ok(call: DponeCall) -> bool:
     return call.outcome is Outcome.OK and call.rc == 0 and status == "success"
 
 
-class _CaseRun:
+def _rel(path: Path, base: Path) -> str:
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return path.name
+
+
+class _Case:
+    """One case: its variants (in parallel), combined into one record whose verdict is the documented one."""
+
     def __init__(self, case: CaseSpec, ctx: LocalContext, case_dir: Path) -> None:
+        self.case, self.ctx, self.dir = case, ctx, case_dir
+
+    def run(self) -> CaseRecord:
+        case = self.case
+        head = _CaseRun(case, self.ctx, self.dir, DOCUMENTED, case_dir=self.dir)
+        if case.sink not in DRIVEN_SINKS or case.source not in DRIVEN_SOURCES:
+            try:
+                engine_for(case.sink, "sink")
+                engine_for(case.source, "source")
+            except EngineUnavailable as exc:
+                return head.not_covered(exc.reason)
+            return head.not_covered(f"no local runner for {case.source} -> {case.sink}")
+        try:
+            sink = engine_for(case.sink, "sink")
+            source = engine_for(case.source, "source")
+        except EngineUnavailable as exc:
+            return head.not_covered(exc.reason)
+        assert sink is not None
+        if case.strategy == "cdc":
+            return head.not_covered(head.cdc_reason(source or sink))
+        variants = variants_for(case)
+        preflight = head.preflight()
+        runs = [_CaseRun(case, self.ctx, self.dir / v.name, v, case_dir=self.dir) for v in variants]
+        for run in runs:
+            run.dir.mkdir(parents=True, exist_ok=True)
+
+        def one(run: _CaseRun) -> CaseRecord:
+            try:
+                return run.run_real(source, sink)
+            except Exception as exc:  # noqa: BLE001 - one variant's harness failure never hides the others
+                return _harness_error(case, self.ctx, run.dir, exc)
+
+        # Variants are independent (own schemas and dpone working folders): run them at once.
+        with ThreadPoolExecutor(max_workers=len(runs), thread_name_prefix=f"variant-{case.case_id[:20]}") as pool:
+            records = list(pool.map(one, runs))
+        return self._combine(runs, records, preflight)
+
+    def _combine(self, runs: list[_CaseRun], records: list[CaseRecord], preflight: Path) -> CaseRecord:
+        entries = []
+        for run, rec in zip(runs, records, strict=True):
+            manifest = run.dir / "manifest.yaml"
+            entries.append(
+                {
+                    "name": run.variant.name,
+                    "description": run.variant.description,
+                    "configuration": run.variant.configuration(),
+                    "passed": rec.status is CaseStatus.PASSED and rec.evidence_status is EvidenceStatus.PASS,
+                    "status": rec.status.value,
+                    "blockers": list(rec.blockers),
+                    "root_causes": run.causes,
+                    "dpone_errors": list(rec.dpone_errors),
+                    "findings": list(rec.findings),
+                    "manifest": _rel(manifest, self.dir) if manifest.exists() else None,
+                    "behavior": _rel(Path(rec.behavior_path), self.dir) if rec.behavior_path else None,
+                    "reconciliation": _rel(run.dir / "reconciliation.json", self.dir),
+                    "final_state_after": run.report.get("final_state_after"),
+                    "reason": rec.reason,
+                    "load_seconds": rec.load_seconds,
+                }
+            )
+        documented = records[0]
+        behavior_path = self.dir / f"{self.case.case_id}__behavior.json"
+        payload: dict[str, Any] = {}
+        if documented.behavior_path and Path(documented.behavior_path).exists():
+            payload = json.loads(Path(documented.behavior_path).read_text(encoding="utf-8"))
+        else:
+            payload = {"case_id": self.case.case_id, "passed": False, "blockers": list(documented.blockers)}
+        payload["verdict_variant"] = DOCUMENTED.name
+        payload["variants"] = entries
+        payload["reconciliation_report"] = f"{DOCUMENTED.name}/reconciliation.json"
+        behavior_path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+        artifacts = dict(documented.artifacts)
+        for run, rec in zip(runs[1:], records[1:], strict=True):
+            artifacts.update({f"{run.variant.name}.{k}": v for k, v in rec.artifacts.items()})
+        return documented.model_copy(
+            update={
+                "preflight_path": str(preflight.resolve()),
+                "behavior_path": str(behavior_path.resolve()),
+                "artifacts": artifacts,
+                "load_seconds": round(sum(r.load_seconds for r in records), 4),
+                "reconcile_seconds": round(sum(r.reconcile_seconds or 0.0 for r in records), 4),
+                "variants": [{k: e[k] for k in _RECORD_VARIANT_KEYS} for e in entries],
+            }
+        )
+
+
+_RECORD_VARIANT_KEYS = ("name", "passed", "status", "blockers", "root_causes", "dpone_errors", "manifest")
+
+
+class _CaseRun:
+    """One variant of one case (the documented variant's run also writes the case's not-covered evidence)."""
+
+    def __init__(
+        self, case: CaseSpec, ctx: LocalContext, run_dir: Path, variant: Variant, *, case_dir: Path
+    ) -> None:
         self.case = case
         self.ctx = ctx
-        self.dir = case_dir
+        self.dir = run_dir
+        self.case_dir = case_dir
+        self.variant = variant
+        self.contract: StrategyContract | None = (
+            contract_for(case.strategy) if case.strategy in load_contracts().strategies else None
+        )
         self.settings = ctx.settings
         self.blockers: list[str] = []
         self.notes: list[str] = []
+        self.findings: list[str] = []  # not blockers: e.g. docs.contradiction:<topic>
+        self.causes: list[dict[str, str]] = []  # named root causes of failed runs
+        self.dpone_errors: list[str] = []  # "<label>: <dpone's error text>" of every failed run
         self.artifacts: dict[str, str] = {}
-        self.report: dict[str, Any] = {"case_id": case.case_id, "profile": "local", "run_id": ctx.run_id}
+        self.report: dict[str, Any] = {
+            "case_id": case.case_id,
+            "profile": "local",
+            "run_id": ctx.run_id,
+            "variant": variant.name,
+            "variant_configuration": variant.configuration(),
+        }
         self.engine_desc: dict[str, str] = {}
         self.load_seconds = 0.0
         self.reconcile_seconds = 0.0
@@ -190,13 +375,15 @@ class _CaseRun:
             load_seconds=round(self.load_seconds, 4),
             reconcile_seconds=round(self.reconcile_seconds, 4),
             dpone_rows_per_second=self.rows_per_second,
+            dpone_errors=[redact(e, self.secrets) for e in self.dpone_errors],
+            findings=list(self.findings),
             **extra,
         )
 
     def preflight(self) -> Path:
         from dpone.integration_matrix import DEFAULT_INTEGRATION_MATRIX
 
-        path = self.dir / f"{self.case.case_id}.json"
+        path = self.case_dir / f"{self.case.case_id}.json"
         by_id = {c.case_id: c for c in DEFAULT_INTEGRATION_MATRIX.cases}
         dpone_case = by_id.get(self.case.case_id)
         if dpone_case is not None:
@@ -211,7 +398,7 @@ class _CaseRun:
         self.block("matrix_case.not_covered")
         self.notes.append(reason)
         preflight = self.preflight()
-        behavior = self.write_behavior(None, None, passed=False)
+        behavior = self.write_behavior(None, None, passed=False, extra={"variants": []})
         return self.record(
             CaseStatus.NOT_COVERED,
             EvidenceStatus.NOT_COVERED,
@@ -220,26 +407,7 @@ class _CaseRun:
             behavior_path=str(behavior.resolve()),
         )
 
-    def run(self) -> CaseRecord:
-        case = self.case
-        if case.sink not in DRIVEN_SINKS or case.source not in DRIVEN_SOURCES:
-            try:
-                engine_for(case.sink, "sink")
-                engine_for(case.source, "source")
-            except EngineUnavailable as exc:
-                return self.not_covered(exc.reason)
-            return self.not_covered(f"no local runner for {case.source} -> {case.sink}")
-        try:
-            sink = engine_for(case.sink, "sink")
-            source = engine_for(case.source, "source")
-        except EngineUnavailable as exc:
-            return self.not_covered(exc.reason)
-        assert sink is not None
-        if case.strategy == "cdc":
-            return self.not_covered(self._cdc_reason(source or sink))
-        return self._run_real(source, sink)
-
-    def _cdc_reason(self, engine: Engine) -> str:
+    def cdc_reason(self, engine: Engine) -> str:
         try:
             with engine.connect() as conn:
                 row = conn.execute("SHOW wal_level").fetchone()
@@ -253,12 +421,13 @@ class _CaseRun:
             "captures PostgreSQL changes to certify"
         )
 
-    def _run_real(self, source: Engine | None, sink: Engine) -> CaseRecord:
-        case, st = self.case, self.settings
+    def run_real(self, source: Engine | None, sink: Engine) -> CaseRecord:
+        case, st, variant = self.case, self.settings, self.variant
         run_id = self.ctx.run_id
-        src_name = object_name("src", run_id, case.case_id)
-        dst_name = object_name("dst", run_id, case.case_id)
-        stg_name = object_name("stg", run_id, case.case_id)
+        tag = variant.tag
+        src_name = object_name(f"src{tag}", run_id, case.case_id)
+        dst_name = object_name(f"dst{tag}", run_id, case.case_id)
+        stg_name = object_name(f"stg{tag}", run_id, case.case_id)
         src_engine = source or sink  # the api source is backed by a reference table in the sink's Postgres
         self.engine_desc = {
             "source": (src_engine.label if source else f"api-fixture(http) over {sink.label}"),
@@ -266,9 +435,13 @@ class _CaseRun:
             "source_detail": json.dumps(src_engine.describe(), sort_keys=True),
             "sink_detail": json.dumps(sink.describe(), sort_keys=True),
         }
+        self.report["deployment"] = {"source": src_engine.describe(), "sink": sink.describe()}
         for secret in (src_engine.password, sink.password):
             if secret:
                 self.secrets.append(secret)
+        for topic, contradiction in load_contracts().contradictions_for(case.source, case.strategy).items():
+            self.findings.append(f"docs.contradiction:{topic}:{case.case_id}")
+            self.report.setdefault("docs_contradictions", {})[topic] = contradiction.model_dump()
         # ---- prepare schemas and seed -------------------------------------------------------------------
         with sink.connect() as conn:
             for name in (dst_name, stg_name):
@@ -288,6 +461,8 @@ class _CaseRun:
                 cols = seed.pg_seed(conn, src_name, st.row_count, st.wide_columns)
                 seed.pg_snapshot(conn, src_name)
         self.report["seed_seconds"] = round(time.perf_counter() - t0, 4)
+        if variant.precreate_target:
+            self.report["reference_target_ddl"] = self._precreate_target(src_engine, sink, src_name, dst_name, cols)
         mutation = seed.plan_mutation(st.row_count, st.change_ratio, st.delete_ratio)
         self.report["mutation"] = {
             "deleted_ids": [mutation.deleted_ids.start, mutation.deleted_ids.stop - 1],
@@ -298,7 +473,7 @@ class _CaseRun:
         }
         # ---- manifest ---------------------------------------------------------------------------------------
         api_url, env = "", dict(sink.dpone_env(manifests.SINK_CONNECTION))
-        dataset = f"{short_run_id(run_id)}_{case.case_id}"
+        dataset = f"{short_run_id(run_id)}{tag}_{case.case_id}"
         if case.source == "api":
             self.api_dataset = dataset
             api_url = api_fixture().register(dataset, sink, src_name)
@@ -313,40 +488,76 @@ class _CaseRun:
             staging_schema=stg_name,
             api_url=api_url,
             api_schema=tuple((c.name, c.pg_type) for c in cols) if case.source == "api" else (),
+            variant=variant.name,
+            delta_size_threshold=variant.delta_size_threshold,
+            backfill_id=f"{short_run_id(run_id)}{tag}-load1" if variant.distinct_backfill_ids else None,
         )
         manifest = manifests.write(spec, self.dir / "manifest.yaml")
         self.artifacts["manifest"] = str(manifest)
-        preflight = self.preflight()
         src_types = reconcile.table_types(src_engine, src_name, seed.TABLE)
         if case.source == "api":
             # The api's declared types are the ones in the manifest schema (the reference table's types).
             self.report["source_types_note"] = "api: declared types are the manifest's options.schema"
         ctx = _Reconciler(self, src_engine, sink, src_name, dst_name, cols, src_types, mutation)
         try:
-            return self._flow(spec, env, ctx, mutation, cols, preflight)
+            return self._flow(spec, env, ctx, mutation)
         finally:
             if case.source == "api":
                 api_fixture().unregister(dataset)
             if not self.ctx.keep_schemas:
                 _drop_case_objects(src_engine, sink, src_name, (dst_name, stg_name))
 
+    def _precreate_target(
+        self, src: Engine, sink: Engine, src_name: str, dst_name: str, cols: list[seed.Column]
+    ) -> str:
+        """The reference target: the source's column types and NOT NULL constraints, created before dpone runs.
+        History targets (several versions of one key) get no primary key."""
+        history = self.case.strategy in HISTORY
+        if src is sink:
+            excluding = " EXCLUDING INDEXES" if history else ""
+            like = f'LIKE "{src_name}"."{seed.TABLE}" INCLUDING ALL{excluding}'
+            ddl = f'CREATE TABLE "{dst_name}"."{seed.TABLE}" ({like})'
+        else:  # another engine (MySQL): the PostgreSQL types the seed declares for the same columns
+            defs = ", ".join(f'"{c.name}" {c.pg_type}{"" if c.nullable else " NOT NULL"}' for c in cols)
+            pk = "" if history else f', PRIMARY KEY ("{seed.KEY}")'
+            ddl = f'CREATE TABLE "{dst_name}"."{seed.TABLE}" ({defs}{pk})'
+        with sink.connect() as conn:
+            conn.execute(ddl)
+        return ddl if src is sink else ddl[:200] + " ..."
+
     def _dpone(self, label: str, spec: manifests.ManifestSpec, env: dict[str, str], manifest: str) -> DponeCall:
-        dpone_run_id = f"{short_run_id(self.ctx.run_id)}-{label}-{self.case.case_id}"[:120]
+        dpone_run_id = f"{short_run_id(self.ctx.run_id)}{self.variant.tag}-{label}-{self.case.case_id}"[:120]
         call = self.ctx.adapter.cli(
             "run",
             ["run", manifest, "--selector", spec.selector, "--run-id", dpone_run_id, "--format", "json"],
             cwd=self.dir,
             env=env,
         )
+        self.load_seconds += call.duration_seconds
         status, codes, errors = _dpone_errors(call)
+        causes: list[root_causes.RootCause] = []
+        if not _run_ok(call):
+            causes = root_causes.classify(
+                call.payload, call.rc, stage=label, source=self.case.source, strategy=self.case.strategy
+            )
+            headline = _headline(codes, errors, call.outcome.value)
+            if call.outcome is not Outcome.OK and call.stderr_tail:
+                headline += f" (stderr: {call.stderr_tail[-300:]})"
+            self.dpone_errors.append(f"{label}: {headline}")
+            for cause in causes:
+                entry = {"stage": label, **cause.to_json()}
+                if entry not in self.causes:
+                    self.causes.append(entry)
         evidence = {
             "label": label,
+            "variant": self.variant.name,
             "command": call.command,
             "outcome": call.outcome.value,
             "rc": call.rc,
             "status": status,
             "error_codes": codes,
             "errors": errors,
+            "root_causes": [c.to_json() for c in causes],
             "duration_seconds": round(call.duration_seconds, 4),
             "payload": call.payload,
             "stderr_tail": call.stderr_tail if not _run_ok(call) else "",
@@ -356,80 +567,81 @@ class _CaseRun:
         self.report.setdefault("dpone_runs", []).append({k: v for k, v in evidence.items() if k != "payload"})
         return call
 
+    def _failed(self, family: str, call: DponeCall, stage: str) -> None:
+        """Blockers of a failed run: our manifest refused as configuration is `harness.manifest_rejected`, never
+        a dpone run failure; otherwise the run family plus every named root cause dpone's payload shows."""
+        names = [c["name"] for c in self.causes if c["stage"] == stage]
+        if "harness.manifest_rejected" in names:
+            self.block("harness.manifest_rejected")
+            return
+        self.block(family)
+        for name in names:
+            self.block(name)
+
     def _flow(
-        self,
-        spec: manifests.ManifestSpec,
-        env: dict[str, str],
-        rec: _Reconciler,
-        mutation: seed.Mutation,
-        cols: list[seed.Column],
-        preflight: Path,
+        self, spec: manifests.ManifestSpec, env: dict[str, str], rec: _Reconciler, mutation: seed.Mutation
     ) -> CaseRecord:
-        # ---- run 1: initial load (the source side of its reconciliation is computed meanwhile) ----------------
+        variant = self.variant
+        # ---- bootstrap (replace never creates its target): a full_refresh of the whole source ----------------
+        if variant.bootstrap_full_refresh:
+            boot = dataclasses.replace(spec, strategy="full_refresh")
+            manifests.write(boot, self.dir / "manifest.bootstrap.yaml")
+            self.artifacts["manifest_bootstrap"] = str(self.dir / "manifest.bootstrap.yaml")
+            call0 = self._dpone("bootstrap", boot, env, "manifest.bootstrap.yaml")
+            if not _run_ok(call0):
+                self._failed("run.failed", call0, "bootstrap")
+                self.notes.append(f"bootstrap full_refresh failed: {self.dpone_errors[-1]}")
+                return self._finish(self._status_after_failure(call0), None, None, mutation)
+            rec.bootstrapped = True
+        # ---- run 1: initial load -----------------------------------------------------------------------------
         call1 = self._dpone("load1", spec, env, "manifest.yaml")
-        self.load_seconds += call1.duration_seconds
         payload = call1.payload if isinstance(call1.payload, dict) else {}
         throughput = (((payload.get("result") or {}).get("details") or {}).get("run_throughput")) or {}
         if isinstance(throughput, dict) and throughput.get("rows_per_second") is not None:
             self.rows_per_second = float(throughput["rows_per_second"])
         if not _run_ok(call1):
-            _, codes, errors = _dpone_errors(call1)
-            self.block("run.failed")
-            self.notes.append(f"first load failed: {_headline(codes, errors, call1.outcome.value)}")
-            status = CaseStatus.ERROR if call1.outcome is not Outcome.OK else CaseStatus.FAILED
-            return self._finish(status, None, None, preflight, mutation)
+            self._failed("run.failed", call1, "load1")
+            self.notes.append(f"first load failed: {self.dpone_errors[-1].split(': ', 1)[-1]}")
+            return self._finish(self._status_after_failure(call1), None, None, mutation)
         # ---- reconcile the initial load ------------------------------------------------------------------------
         initial = rec.initial()
         target_before_count = initial.actual_count
         # ---- mutate, run 2 --------------------------------------------------------------------------------------
         rec.mutate()
-        call2 = self._dpone("load2", spec, env, "manifest.yaml")
-        self.load_seconds += call2.duration_seconds
-        final_source = "second run"
-        if not _run_ok(call2):
-            _, codes, errors = _dpone_errors(call2)
-            self.block("rerun.failed")
-            self.report["rerun_error_codes"] = codes
-            self.notes.append(f"second run failed: {_headline(codes, errors, call2.outcome.value)}")
-            if SCHEMA_EVOLUTION_BLOCKED in codes:
-                probe_spec = dataclasses.replace(spec, schema_evolution=False)
-                manifests.write(probe_spec, self.dir / "manifest.probe.yaml")
-                self.artifacts["manifest_probe"] = str(self.dir / "manifest.probe.yaml")
-                probe = self._dpone("probe", probe_spec, env, "manifest.probe.yaml")
-                if _run_ok(probe):
-                    final_source = "diagnostic probe (schema evolution disabled)"
-                    self.notes.append(
-                        "diagnostic probe with schema evolution disabled succeeded; its data findings are included"
-                    )
-                else:
-                    _, pcodes, perrors = _dpone_errors(probe)
-                    self.report["probe_error_codes"] = pcodes
-                    self.notes.append(
-                        "diagnostic probe (schema evolution disabled) also failed: "
-                        + _headline(pcodes, perrors, probe.outcome.value)
-                    )
-                    if any("__dpone__" in e for e in perrors):
-                        self.notes.append(
-                            "the target dpone created on the first load lacks the technical columns "
-                            "(__dpone__load_id, ...) the second load writes"
-                        )
-                    final_source = ""
-            else:
-                final_source = ""
-        final = rec.final(apply_findings=bool(final_source))
-        self.report["final_state_after"] = final_source or "second run failed; target left as after the first load"
+        manifest2 = "manifest.yaml"
+        spec2 = spec
+        if variant.distinct_backfill_ids:
+            spec2 = dataclasses.replace(spec, backfill_id=f"{short_run_id(self.ctx.run_id)}{variant.tag}-load2")
+            manifest2 = "manifest.load2.yaml"
+            manifests.write(spec2, self.dir / manifest2)
+            self.artifacts["manifest_load2"] = str(self.dir / manifest2)
+        call2 = self._dpone("load2", spec2, env, manifest2)
+        applied = _run_ok(call2)
+        if not applied:
+            self._failed("rerun.failed", call2, "load2")
+            self.report["rerun_error_codes"] = _dpone_errors(call2)[1]
+            self.notes.append(f"second run failed: {self.dpone_errors[-1].split(': ', 1)[-1]}")
+        elif rec.same_campaign_noop:
+            self.notes.append(
+                "second run with the same backfill campaign: dpone re-runs no committed chunk, by design "
+                "(contract: backfill.same_campaign = no_op); the target is judged against the first load's source"
+            )
+        final = rec.final(apply_findings=applied)
+        self.report["final_state_after"] = "second run" if applied else "second run failed; target as after run 1"
         status = CaseStatus.PASSED if not self.blockers else CaseStatus.FAILED
         if call2.outcome is not Outcome.OK and not self.blockers:
             status = CaseStatus.ERROR
         self.report["initial"] = initial.to_json()
-        return self._finish(status, final, target_before_count, preflight, mutation)
+        return self._finish(status, final, target_before_count, mutation)
+
+    def _status_after_failure(self, call: DponeCall) -> CaseStatus:
+        return CaseStatus.ERROR if call.outcome is not Outcome.OK else CaseStatus.FAILED
 
     def _finish(
         self,
         status: CaseStatus,
         final: reconcile.Comparison | None,
         target_before_count: int | None,
-        preflight: Path,
         mutation: seed.Mutation,
     ) -> CaseRecord:
         if status is CaseStatus.PASSED and self.blockers:
@@ -438,6 +650,10 @@ class _CaseRun:
         if self.api_dataset:
             self.report["api_requests"] = api_fixture().requests(self.api_dataset)
         self.report["blockers"] = list(self.blockers)
+        self.report["root_causes"] = list(self.causes)
+        self.report["dpone_errors"] = list(self.dpone_errors)
+        self.report["findings"] = list(self.findings)
+        self.report["contract"] = self.contract.model_dump() if self.contract else None
         self.report["notes"] = list(self.notes)
         self.report["engine"] = self.engine_desc
         self.report["timings"] = {
@@ -452,7 +668,6 @@ class _CaseRun:
         return self.record(
             status,
             EvidenceStatus.PASS if passed and moved > 0 else EvidenceStatus.FAIL,
-            preflight_path=str(preflight.resolve()),
             behavior_path=str(behavior.resolve()),
             rows_moved=moved,
             expected_row_count=final.expected_count if final else None,
@@ -464,7 +679,12 @@ class _CaseRun:
         )
 
     def write_behavior(
-        self, final: reconcile.Comparison | None, target_before_count: int | None, *, passed: bool
+        self,
+        final: reconcile.Comparison | None,
+        target_before_count: int | None,
+        *,
+        passed: bool,
+        extra: dict[str, Any] | None = None,
     ) -> Path:
         st = self.settings
         mutation = seed.plan_mutation(st.row_count, st.change_ratio, st.delete_ratio)
@@ -493,12 +713,16 @@ class _CaseRun:
             "passed": passed and not self.blockers,
             "notes": list(self.notes),
             "profile": "local",
+            "variant": self.variant.name,
             "engine": self.engine_desc,
             "blockers": list(self.blockers),
+            "root_causes": list(self.causes),
+            "dpone_errors": list(self.dpone_errors),
+            "findings": list(self.findings),
             "reconciliation_report": "reconciliation.json",
+            **(extra or {}),
         }
-        path = self.write_json(f"{self.case.case_id}__behavior.json", payload)
-        return path
+        return self.write_json(f"{self.case.case_id}__behavior.json", payload)
 
 
 def _drop_case_objects(src: Engine, sink: Engine, src_name: str, sink_schemas: tuple[str, ...]) -> None:
@@ -540,7 +764,15 @@ class _Reconciler:
         self.src_types = src_types
         self.mutation = mutation
         self.strategy = run.case.strategy
+        self.contract = run.contract
         self.checks: list[str] = []
+        self.bootstrapped = False  # replace: a full_refresh loaded the whole source first
+
+    @property
+    def same_campaign_noop(self) -> bool:
+        """backfill rerun with the same campaign: dpone's contract says it re-runs nothing."""
+        no_op = bool(self.contract and self.contract.same_campaign == "no_op")
+        return no_op and not self.run.variant.distinct_backfill_ids
 
     def _q(self, name: str) -> str:
         return f"`{name}`" if self.src.family == "mysql" else f'"{name}"'
@@ -555,8 +787,35 @@ class _Reconciler:
 
     def v0(self) -> reconcile.Relation:
         rel = reconcile.Relation(self.src, self.src_name, seed.SNAPSHOT_TABLE, label="source.orders before mutation")
-        rel.where = self.window()
+        rel.where = None if self.bootstrapped else self.window()
         return rel
+
+    def _union(self, parts: list[tuple[str, str | None]], label: str) -> reconcile.Relation:
+        """UNION ALL of (table, where) of the source schema."""
+        sql = " UNION ALL ".join(
+            f"SELECT * FROM {self.current().table_sql(table)}" + (f" WHERE {where}" if where else "")
+            for table, where in parts
+        )
+        return reconcile.Relation(self.src, self.src_name, seed.TABLE, subquery=sql, label=label)
+
+    def upsert_keep_deleted(self) -> reconcile.Relation:
+        """incremental_merge / xmin: changed keys replaced, new keys inserted, physically deleted keys stay with
+        their first-load values (dpone never infers deletes from an incremental cursor)."""
+        m, k = self.mutation, self._q(seed.KEY)
+        deleted = f"{k} >= {m.deleted_ids.start} AND {k} < {m.deleted_ids.stop}"
+        return self._union(
+            [(seed.TABLE, None), (seed.SNAPSHOT_TABLE, deleted)],
+            "source.orders UNION ALL deleted keys as before the mutation",
+        )
+
+    def replaced_window(self) -> reconcile.Relation:
+        """replace into a bootstrapped target: rows outside the window as first loaded, the window as now."""
+        window = self.window()
+        assert window is not None
+        return self._union(
+            [(seed.SNAPSHOT_TABLE, f"NOT ({window})"), (seed.TABLE, window)],
+            "source.orders before mutation outside the window UNION ALL source.orders inside it",
+        )
 
     def delta_predicate(self) -> str:
         m, k = self.mutation, self._q(seed.KEY)
@@ -633,7 +892,17 @@ class _Reconciler:
         return self._timed(self._final, apply_findings)
 
     def final_expected(self) -> reconcile.Relation:
-        return self.history() if self.strategy in HISTORY else self.current(self.window())
+        """The target after the second run, as dpone's strategy contract promises it."""
+        if self.same_campaign_noop:
+            return self.v0()
+        promise = self.contract.second_load if self.contract else "converge"
+        if promise in ("append_changes", "history_versions"):
+            return self.history()
+        if promise == "upsert":
+            return self.upsert_keep_deleted()
+        if promise == "replace_window":
+            return self.replaced_window() if self.bootstrapped else self.current(self.window())
+        return self.current()
 
     def _final(self, apply: bool) -> reconcile.Comparison:
         run = self.run
@@ -651,11 +920,14 @@ class _Reconciler:
         }
         comparison, expected = self._compare("final", "final", self.final_expected(), dst_types, apply=apply)
         # The current source rows are the expected side unless the strategy keeps history.
-        run.report["source_row_count"] = (
-            comparison.expected_count
-            if self.strategy not in HISTORY
-            else reconcile.row_count(self.current(self.window()))
-        )
+        run.report["source_row_count"] = reconcile.row_count(self.current(None if self.bootstrapped else self.window()))
+        run.report["expected_side"] = {
+            "relation": expected.describe(),
+            "promise": "same_campaign:no_op" if self.same_campaign_noop else (
+                self.contract.second_load if self.contract else "converge"
+            ),
+            "contract_cite": [p.to_json() for p in self.contract.cite] if self.contract else [],
+        }
         run.report["final"] = comparison.to_json()
         if self.strategy == "scd2" and "__dpone__is_current" in dst_types:
             current = reconcile.compare(
@@ -690,9 +962,10 @@ class _Reconciler:
         found.append("correctness.checksum_mismatch")
         m = self.mutation
         if stage != "initial":
-            keeps_history = self.strategy in HISTORY and stage == "final"
+            contract = self.contract
+            keeps_history = bool(contract and contract.history == "versions") and stage == "final"
             deleted_present = [k for k in comparison.extra_keys if k in m.deleted_ids]
-            if deleted_present and not keeps_history:
+            if deleted_present and (contract is None or contract.deletes == "applied" or stage == "scd2_current"):
                 found.append("correctness.deletes_not_applied")
             # An update is "not applied" when the target lacks the new version of an updated key: the key is
             # missing, or its cursor column (changed by every update) still differs. Other value differences
