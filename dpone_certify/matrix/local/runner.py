@@ -81,6 +81,18 @@ class Variant:
         }
 
 
+# Technical columns a strategy requires of its target (docs/load-strategies.md, "Strategy support matrix"), with
+# dpone's registered types (dpone/contracts/technical_columns.py); only for targets we create beforehand.
+REQUIRED_TECHNICAL_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "snapshot_diff": (("__dpone__row_hash", "varchar(64)"),),
+    "scd2": (
+        ("__dpone__row_hash", "varchar(64)"),
+        ("__dpone__valid_from_at", "timestamp"),  # NOT NULL in dpone's registry; added empty, so nullable here
+        ("__dpone__valid_to_at", "timestamp"),
+        ("__dpone__is_current", "boolean"),
+    ),
+}
+
 DOCUMENTED = Variant("documented", "", "dpone's docs page for the pair, defaults only (the case verdict)")
 
 
@@ -251,9 +263,19 @@ class _Case:
         for run in runs:
             run.dir.mkdir(parents=True, exist_ok=True)
 
+        # The documented variant's source is seeded first; every other variant copies it before any variant
+        # mutates its own (copying is a set-based statement in the server, generating the rows is Python).
+        src_engine = source or sink
+        st = self.ctx.settings
+        t0 = time.perf_counter()
+        cols = seed_source(src_engine, runs[0].src_name, st.row_count, st.wide_columns)
+        seed_seconds = time.perf_counter() - t0
+        for run in runs[1:]:
+            clone_source(src_engine, runs[0].src_name, run.src_name)
+
         def one(run: _CaseRun) -> CaseRecord:
             try:
-                return run.run_real(source, sink)
+                return run.run_real(source, sink, cols, seed_seconds)
             except Exception as exc:  # noqa: BLE001 - one variant's harness failure never hides the others
                 return _harness_error(case, self.ctx, run.dir, exc)
 
@@ -421,11 +443,18 @@ class _CaseRun:
             "captures PostgreSQL changes to certify"
         )
 
-    def run_real(self, source: Engine | None, sink: Engine) -> CaseRecord:
+    @property
+    def src_name(self) -> str:
+        return object_name(f"src{self.variant.tag}", self.ctx.run_id, self.case.case_id)
+
+    def run_real(
+        self, source: Engine | None, sink: Engine, cols: list[seed.Column], seed_seconds: float
+    ) -> CaseRecord:
+        """Run this variant on its source (`self.src_name`, already seeded by `_Case.run`)."""
         case, st, variant = self.case, self.settings, self.variant
         run_id = self.ctx.run_id
         tag = variant.tag
-        src_name = object_name(f"src{tag}", run_id, case.case_id)
+        src_name = self.src_name
         dst_name = object_name(f"dst{tag}", run_id, case.case_id)
         stg_name = object_name(f"stg{tag}", run_id, case.case_id)
         src_engine = source or sink  # the api source is backed by a reference table in the sink's Postgres
@@ -448,19 +477,9 @@ class _CaseRun:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
             conn.execute(f'CREATE SCHEMA "{dst_name}"')
             conn.execute(f'CREATE SCHEMA "{stg_name}"')  # dpone needs its staging schema to exist (§5b)
-        t0 = time.perf_counter()
-        if src_engine.family == "mysql":
-            with src_engine.connect() as conn, conn.cursor() as cur:
-                cur.execute(f"DROP DATABASE IF EXISTS `{src_name}`")
-            with src_engine.connect() as conn:
-                cols = seed.mysql_seed(conn, src_name, st.row_count, st.wide_columns)
-                seed.mysql_snapshot(conn, src_name)
-        else:
-            with src_engine.connect() as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{src_name}" CASCADE')
-                cols = seed.pg_seed(conn, src_name, st.row_count, st.wide_columns)
-                seed.pg_snapshot(conn, src_name)
-        self.report["seed_seconds"] = round(time.perf_counter() - t0, 4)
+        self.report["seed_seconds"] = round(seed_seconds, 4)
+        if self.variant is not DOCUMENTED:
+            self.report["seeded_as_copy_of_variant"] = DOCUMENTED.name
         if variant.precreate_target:
             self.report["reference_target_ddl"] = self._precreate_target(src_engine, sink, src_name, dst_name, cols)
         mutation = seed.plan_mutation(st.row_count, st.change_ratio, st.delete_ratio)
@@ -518,12 +537,24 @@ class _CaseRun:
             like = f'LIKE "{src_name}"."{seed.TABLE}" INCLUDING ALL{excluding}'
             ddl = f'CREATE TABLE "{dst_name}"."{seed.TABLE}" ({like})'
         else:  # another engine (MySQL): the PostgreSQL types the seed declares for the same columns
-            defs = ", ".join(f'"{c.name}" {c.pg_type}{"" if c.nullable else " NOT NULL"}' for c in cols)
+            # MySQL's char(36) uuid text stays char(36) (not PostgreSQL's uuid): the source's type, not a new one.
+            defs = ", ".join(
+                f'"{c.name}" {"char(36)" if c.family == "uuid" else c.pg_type}{"" if c.nullable else " NOT NULL"}'
+                for c in cols
+            )
             pk = "" if history else f', PRIMARY KEY ("{seed.KEY}")'
             ddl = f'CREATE TABLE "{dst_name}"."{seed.TABLE}" ({defs}{pk})'
+        statements = [ddl]
+        # dpone's load-strategies guide names these columns as the strategy's core requirement ("`unique_key` and
+        # `__dpone__row_hash`"; scd2: "row hash, validity columns"); a target made beforehand must carry them.
+        # Types and NULL-ability as dpone's own registry declares them (dpone/contracts/technical_columns.py).
+        for name, dtype in REQUIRED_TECHNICAL_COLUMNS.get(self.case.strategy, ()):
+            statements.append(f'ALTER TABLE "{dst_name}"."{seed.TABLE}" ADD COLUMN "{name}" {dtype}')
         with sink.connect() as conn:
-            conn.execute(ddl)
-        return ddl if src is sink else ddl[:200] + " ..."
+            for statement in statements:
+                conn.execute(statement)
+        shown = [ddl if src is sink else ddl[:200] + " ...", *statements[1:]]
+        return "; ".join(shown)
 
     def _dpone(self, label: str, spec: manifests.ManifestSpec, env: dict[str, str], manifest: str) -> DponeCall:
         dpone_run_id = f"{short_run_id(self.ctx.run_id)}{self.variant.tag}-{label}-{self.case.case_id}"[:120]
@@ -723,6 +754,91 @@ class _CaseRun:
             **(extra or {}),
         }
         return self.write_json(f"{self.case.case_id}__behavior.json", payload)
+
+
+def _empty_string_cause(source: str, strategy: str) -> dict[str, str]:
+    """Where '' becomes NULL, as far as dpone's code shows it (contracts §5c); 'not attributed' otherwise."""
+    if strategy in ("snapshot_diff", "scd2"):
+        return {
+            "path": "row-hash rewrite",
+            "module": "dpone/runtime/lineage/strategy_metadata_files.py",
+            "explanation": "the row-hash step writes dpone's CSV back unquoted, so '' and NULL become the same field",
+        }
+    if source == "mysql":
+        return {
+            "path": "MySQL export (export_format: csv) and row staging",
+            "module": "dpone/runtime/sources/mysql.py",
+            "explanation": "the MySQL export writes NULL and '' as the same empty field",
+        }
+    return {"path": "not attributed", "module": "", "explanation": "no dpone code path identified yet"}
+
+
+_DISPLAY_WIDTH = re.compile(r"^(tiny|small|medium|big)?int\(\d+\)")
+
+
+def type_root_cause(family: str, src_short: str, dst_short: str, declared: list[str]) -> dict[str, str]:
+    """Why a column type changed on the way, named from the declared types the engines report."""
+    if family == "mysql" and dst_short == "text":
+        if any(_DISPLAY_WIDTH.match(t) for t in declared):
+            return {
+                "root_cause": "type_mapping.mysql_display_width",
+                "module": "dpone/type_system/source_sink/mysql_postgres.py",
+                "explanation": (
+                    f"the source reports {', '.join(declared)} (MariaDB keeps the display width; MySQL 8 reports "
+                    "plain int/bigint) and dpone's mapper matches exact type names only, so the column lands as text"
+                ),
+            }
+        return {
+            "root_cause": "type_mapping.exact_name_only",
+            "module": "dpone/type_system/source_sink/mysql_postgres.py",
+            "explanation": f"dpone's mapper has no entry for {', '.join(declared)}; the column lands as text",
+        }
+    if src_short == "timestamptz" and dst_short == "timestamp":
+        return {
+            "root_cause": "temporal.utc_instant_rewrite",
+            "module": "dpone/runtime/support/temporal_fidelity.py",
+            "explanation": (
+                "the default temporal mode utc_instant rewrites timestamptz to timestamp (values equal in UTC), "
+                "although `dpone schema type-matrix --source postgres --sink postgres` promises timestamptz"
+            ),
+        }
+    return {}
+
+
+def seed_source(engine: Engine, name: str, row_count: int, wide_columns: int) -> list[seed.Column]:
+    """Seed `orders` and its pre-mutation snapshot in a new schema (PostgreSQL) or database (MySQL)."""
+    if engine.family == "mysql":
+        with engine.connect() as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        with engine.connect() as conn:
+            cols = seed.mysql_seed(conn, name, row_count, wide_columns)
+            seed.mysql_snapshot(conn, name)
+        return cols
+    with engine.connect() as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        cols = seed.pg_seed(conn, name, row_count, wide_columns)
+        seed.pg_snapshot(conn, name)
+    return cols
+
+
+def clone_source(engine: Engine, seeded: str, name: str) -> None:
+    """A copy of a seeded (not yet mutated) source: same definition (types, NOT NULL, primary key) and rows."""
+    if engine.family == "mysql":
+        with engine.connect() as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+            cur.execute(f"CREATE TABLE `{name}`.`{seed.TABLE}` LIKE `{seeded}`.`{seed.TABLE}`")
+            cur.execute(f"INSERT INTO `{name}`.`{seed.TABLE}` SELECT * FROM `{seeded}`.`{seed.TABLE}`")
+        with engine.connect() as conn:
+            seed.mysql_snapshot(conn, name)
+        return
+    with engine.connect() as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        conn.execute(f'CREATE SCHEMA "{name}"')
+        conn.execute(f'CREATE TABLE "{name}"."{seed.TABLE}" (LIKE "{seeded}"."{seed.TABLE}" INCLUDING ALL)')
+        conn.execute(f'INSERT INTO "{name}"."{seed.TABLE}" SELECT * FROM "{seeded}"."{seed.TABLE}"')
+        conn.execute(f'ANALYZE "{name}"."{seed.TABLE}"')
+        seed.pg_snapshot(conn, name)
 
 
 def _drop_case_objects(src: Engine, sink: Engine, src_name: str, sink_schemas: tuple[str, ...]) -> None:
@@ -1006,6 +1122,10 @@ class _Reconciler:
             "actual_empty_cells": sum(v.get("empty", 0) for v in a.values()),
         }
         self.checks.append(f"{stage}.empty_string_preserved:" + ("fail" if lost else "pass"))
+        if lost:
+            self.run.report["empty_string_preservation"][stage]["root_cause"] = _empty_string_cause(
+                self.run.case.source, self.strategy
+            )
         if lost and apply:
             self.run.block("correctness.empty_string_to_null")
 
@@ -1030,7 +1150,15 @@ class _Reconciler:
             if not faithful:
                 f = findings.setdefault((src_t.short, dst_short), {"from": src_t.short, "to": dst_short, "columns": []})
                 f["columns"].append(col.name)
-        return {"columns": columns, "findings": list(findings.values())}
+                f.setdefault("source_declared_types", [])
+                if src_t.data_type not in f["source_declared_types"]:
+                    f["source_declared_types"].append(src_t.data_type)
+        out = list(findings.values())
+        for f in out:
+            f.update(type_root_cause(self.src.family, f["from"], f["to"], f["source_declared_types"]))
+            f["variant"] = self.run.variant.name
+            f["deployment"] = {"source": self.src.label, "sink": self.dst.label}
+        return {"columns": columns, "findings": out}
 
     def _sample_keys(self, comparison: reconcile.Comparison) -> list[int]:
         m = self.mutation
