@@ -67,6 +67,15 @@ def _case_table(records: list[CaseRecord]) -> dg.TableMetadataValue:
                     "rows": r.rows_moved,
                     "blockers": ", ".join(r.blockers),
                     "reason": r.reason or "",
+                    "dpone_error": "; ".join(r.dpone_errors)[:500],
+                    "reference": next(
+                        (
+                            ("passed" if v.get("passed") else "failed")
+                            for v in r.variants
+                            if v.get("name") == "reference"
+                        ),
+                        "",
+                    ),
                 }
             )
             for r in records
@@ -80,6 +89,8 @@ def _case_table(records: list[CaseRecord]) -> dg.TableMetadataValue:
                 dg.TableColumn("rows", "int"),
                 dg.TableColumn("blockers", "string"),
                 dg.TableColumn("reason", "string"),
+                dg.TableColumn("dpone_error", "string"),
+                dg.TableColumn("reference", "string"),
             ]
         ),
     )
@@ -244,6 +255,20 @@ def matrix_evidence_status(records: list[CaseRecord], dpone_passed: bool) -> Evi
     return EvidenceStatus.FAIL
 
 
+def positive_controls(records: list[CaseRecord]) -> dict[str, Any]:
+    """Cases whose `reference` variant passed: proof that the harness can say PASS where dpone works. With
+    variants but none passing, the harness is unproven and the failures alone say little."""
+    with_variants = [r for r in records if r.variants]
+    cases = [r.case_id for r in with_variants if r.positive_control]
+    if not with_variants:
+        statement = "no case ran variants (no positive control possible in this profile)"
+    elif not cases:
+        statement = f"harness unproven: none of {len(with_variants)} reference variants passed"
+    else:
+        statement = f"positive controls: {len(cases)}/{len(with_variants)} reference variants passed"
+    return {"count": len(cases), "cases": cases, "with_variants": len(with_variants), "statement": statement}
+
+
 @dg.asset(group_name=GROUP, backfill_policy=dg.BackfillPolicy.single_run(), kinds={"dpone"})
 def matrix_report(
     context: dg.AssetExecutionContext, certify: CertifyResource, source_sink_matrix: dict[str, CaseRecord]
@@ -296,6 +321,8 @@ def matrix_report(
         blockers.append(exc.blocker)
     status = matrix_evidence_status(records, dpone_passed)
     stats = _matrix_stats(records)
+    controls = positive_controls(records)
+    stats["positive_controls"] = float(len(controls["cases"]))
     profiles = sorted({r.profile.value for r in records})
     passed = dpone_passed and not blockers
     certification = {
@@ -309,6 +336,8 @@ def matrix_report(
             "passed": int(stats["passed_cases"]),
         },
         "blockers": blockers,
+        "positive_controls": controls,
+        "docs_contradictions": sorted({f for r in records for f in r.findings if f.startswith("docs.contradiction:")}),
         "dpone_report": str(dpone_out / "certification_report.json"),
         "note": (
             "evidence_status is computed by dpone-certify: PASS only when every selected case moved data for real "
@@ -324,6 +353,12 @@ def matrix_report(
                 "rows_moved": r.rows_moved,
                 "blockers": r.blockers,
                 "run_id": r.run_id,
+                "dpone_errors": r.dpone_errors,
+                "findings": r.findings,
+                "variants": [
+                    {k: v.get(k) for k in ("name", "passed", "blockers", "root_causes", "dpone_errors", "manifest")}
+                    for v in r.variants
+                ],
             }
             for r in records
         ],
@@ -347,7 +382,7 @@ def matrix_report(
         dpone_command=call.command,
         summary=(
             f"{int(stats['passed_cases'])}/{len(records)} cases passed, {int(stats['covered_cases'])} covered; "
-            f"profiles: {', '.join(profiles) or 'none'}."
+            f"profiles: {', '.join(profiles) or 'none'}. {controls['statement']}"
         ),
         output_dir=str(out),
         extra={

@@ -136,8 +136,11 @@ def _strategy_block(spec: ManifestSpec) -> list[str]:
             "        inner_mode: partition_replace",
             f"        chunk: {{column: {BUSINESS_DATE}, from: '{BACKFILL_FROM}', to: '{BACKFILL_TO}', step: 1d}}",
             "        parallel_workers: 1",
-            *([f"        backfill_id: {spec.backfill_id}  # a new campaign per run (the same id re-runs nothing)"]
-              if spec.backfill_id else []),
+            *(
+                [f"        backfill_id: {spec.backfill_id}  # a new campaign per run (the same id re-runs nothing)"]
+                if spec.backfill_id
+                else []
+            ),
             "      # Needed to run at all (dpone 0.88): the inner partition_replace reads sink.strategy.partition",
             "      # (without it: `partition_replace requires sink.strategy.partition.column`).",
             f"      partition: {{column: {BUSINESS_DATE}, values_from_staging: true, max_partitions_per_run: 64}}",
@@ -179,7 +182,7 @@ def render(spec: ManifestSpec) -> str:
     lines += [
         "  # Needed to run at all (dpone 0.88): env connections are legacy runtime connections and must be opted in,",
         "  # otherwise DPONE_LEGACY_RUNTIME_DEFAULTS_DISABLED (rc 2). Under `defaults:`, the form both 0.87.4 and",
-        "  # 0.88.0 accept (0.87.4 refuses a top-level `runtime:` block: \"Implicit runtime defaults are disabled\").",
+        '  # 0.88.0 accept (0.87.4 refuses a top-level `runtime:` block: "Implicit runtime defaults are disabled").',
         "  runtime: {compatibility: {legacy_runtime_connections: explicit_only}}",
     ]
     schema_key = spec.source_schema if spec.source != "api" else "api"

@@ -339,9 +339,7 @@ _RECORD_VARIANT_KEYS = ("name", "passed", "status", "blockers", "root_causes", "
 class _CaseRun:
     """One variant of one case (the documented variant's run also writes the case's not-covered evidence)."""
 
-    def __init__(
-        self, case: CaseSpec, ctx: LocalContext, run_dir: Path, variant: Variant, *, case_dir: Path
-    ) -> None:
+    def __init__(self, case: CaseSpec, ctx: LocalContext, run_dir: Path, variant: Variant, *, case_dir: Path) -> None:
         self.case = case
         self.ctx = ctx
         self.dir = run_dir
@@ -447,9 +445,7 @@ class _CaseRun:
     def src_name(self) -> str:
         return object_name(f"src{self.variant.tag}", self.ctx.run_id, self.case.case_id)
 
-    def run_real(
-        self, source: Engine | None, sink: Engine, cols: list[seed.Column], seed_seconds: float
-    ) -> CaseRecord:
+    def run_real(self, source: Engine | None, sink: Engine, cols: list[seed.Column], seed_seconds: float) -> CaseRecord:
         """Run this variant on its source (`self.src_name`, already seeded by `_Case.run`)."""
         case, st, variant = self.case, self.settings, self.variant
         run_id = self.ctx.run_id
@@ -1039,9 +1035,9 @@ class _Reconciler:
         run.report["source_row_count"] = reconcile.row_count(self.current(None if self.bootstrapped else self.window()))
         run.report["expected_side"] = {
             "relation": expected.describe(),
-            "promise": "same_campaign:no_op" if self.same_campaign_noop else (
-                self.contract.second_load if self.contract else "converge"
-            ),
+            "promise": "same_campaign:no_op"
+            if self.same_campaign_noop
+            else (self.contract.second_load if self.contract else "converge"),
             "contract_cite": [p.to_json() for p in self.contract.cite] if self.contract else [],
         }
         run.report["final"] = comparison.to_json()
