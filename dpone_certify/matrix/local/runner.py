@@ -136,6 +136,9 @@ class LocalContext(BaseModel):
     # Drop each case's source/target/staging schemas once its evidence is written (repeated runs on a configured
     # server would otherwise pile up ~2 tables of row_count x 124 columns per case). Keep them to inspect a case.
     keep_schemas: bool = False
+    # Variants to run besides `documented` (which always runs: it is the verdict); None = every variant of the
+    # case. A focused re-run (or a test) can ask for fewer.
+    variants: list[str] | None = None
 
 
 def short_run_id(run_id: str) -> str:
@@ -257,7 +260,9 @@ class _Case:
         assert sink is not None
         if case.strategy == "cdc":
             return head.not_covered(head.cdc_reason(source or sink))
-        variants = variants_for(case)
+        variants = [
+            v for v in variants_for(case) if v is DOCUMENTED or self.ctx.variants is None or v.name in self.ctx.variants
+        ]
         preflight = head.preflight()
         runs = [_CaseRun(case, self.ctx, self.dir / v.name, v, case_dir=self.dir) for v in variants]
         for run in runs:
