@@ -533,14 +533,20 @@ class _CaseRun:
         """The reference target: the source's column types and NOT NULL constraints, created before dpone runs.
         History targets (several versions of one key) get no primary key."""
         history = self.case.strategy in HISTORY
-        if src is sink:
+        same_server = src is sink or (
+            src.family == sink.family == "postgres"
+            and (src.host, src.port, src.database) == (sink.host, sink.port, sink.database)
+        )
+        if same_server:
             excluding = " EXCLUDING INDEXES" if history else ""
             like = f'LIKE "{src_name}"."{seed.TABLE}" INCLUDING ALL{excluding}'
             ddl = f'CREATE TABLE "{dst_name}"."{seed.TABLE}" ({like})'
         else:  # another engine (MySQL): the PostgreSQL types the seed declares for the same columns
             # MySQL's char(36) uuid text stays char(36) (not PostgreSQL's uuid): the source's type, not a new one.
+            mysql = src.family == "mysql"
             defs = ", ".join(
-                f'"{c.name}" {"char(36)" if c.family == "uuid" else c.pg_type}{"" if c.nullable else " NOT NULL"}'
+                f'"{c.name}" {"char(36)" if mysql and c.family == "uuid" else c.pg_type}'
+                + ("" if c.nullable else " NOT NULL")
                 for c in cols
             )
             pk = "" if history else f', PRIMARY KEY ("{seed.KEY}")'
@@ -554,7 +560,7 @@ class _CaseRun:
         with sink.connect() as conn:
             for statement in statements:
                 conn.execute(statement)
-        shown = [ddl if src is sink else ddl[:200] + " ...", *statements[1:]]
+        shown = [ddl if same_server else ddl[:200] + " ...", *statements[1:]]
         return "; ".join(shown)
 
     def _dpone(self, label: str, spec: manifests.ManifestSpec, env: dict[str, str], manifest: str) -> DponeCall:
