@@ -210,6 +210,8 @@ CASES: list[tuple[str, str]] = [
             "state.missing_target",
             "target.missing",
             "sink.technical_columns_missing",
+            "deployment.session_datestyle",
+            "deployment.session_settings_change_values",
         )
     ],
     (

@@ -15,6 +15,7 @@ Each cause names the dpone module that decides it, so the remediation can point 
 - `strategy.unsupported:<source>:<strategy>`: the source registers no such strategy.
 - `state.missing_target`: incremental state is read from a target table that does not exist yet.
 - `target.missing`: a strategy that never creates its target ran against a missing one.
+- `deployment.session_datestyle`: a session DateStyle other than ISO (a deployment setting) breaks reading dates.
 - `sink.technical_columns_missing`: the load writes dpone's `__dpone__*` columns into a target that lacks them.
 """
 
@@ -43,6 +44,7 @@ _CHANGE = re.compile(
     r"'change_type': '(?P<kind>\w+)', 'column': '(?P<col>[^']*)', 'source': (?P<src>\{[^{}]*\}|None), "
     r"'target': (?P<tgt>\{[^{}]*\}|None), 'breaking': (?P<breaking>True|False)"
 )
+_DATESTYLE = re.compile(r"can't parse (\w+) with DateStyle '([^']+)'")
 _DTYPE = re.compile(r"'dtype': '([^']*)'")
 _ALIASES = (
     (re.compile(r"^character varying\b"), "varchar"),
@@ -69,6 +71,10 @@ MODULES = {
     "strategy.unsupported": "dpone/runtime/sources/api/rest.py (GenericRestSource._strategy_map)",
     "state.missing_target": "dpone/runtime/sources/api/rest.py (GenericRestSource.get_state)",
     "target.missing": "dpone/runtime/sinks/strategies/postgres (the strategy's finalizer)",
+    "deployment.session_datestyle": (
+        "psycopg's text loaders (the driver under dpone's postgres connector) parse dates only in DateStyle ISO; "
+        "dpone leaves the session DateStyle as the deployment sets it"
+    ),
     "sink.technical_columns_missing": (
         "dpone/runtime/sources/strategies/postgres/postgres_incremental_extract.py (streaming delta path, "
         "delta below options.delta_size_threshold)"
@@ -163,6 +169,9 @@ def classify(
     if unsupported:
         name = f"strategy.unsupported:{source}:{unsupported.group(1)}"
         causes.append(RootCause(name, MODULES["strategy.unsupported"], unsupported.group(0)[:300]))
+    datestyle = _DATESTYLE.search(text)
+    if datestyle:
+        causes.append(RootCause("deployment.session_datestyle", MODULES["deployment.session_datestyle"], datestyle[0]))
     missing_column = _MISSING_COLUMN.search(text)
     if missing_column:
         causes.append(

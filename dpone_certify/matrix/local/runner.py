@@ -71,6 +71,10 @@ class Variant:
     delta_size_threshold: int | None = None
     distinct_backfill_ids: bool = False
     bootstrap_full_refresh: bool = False
+    # Deployment settings of the dpone process and of the sessions it opens (libpq reads PGTZ / PGDATESTYLE for
+    # every connection dpone makes): the same data, another deployment.
+    dpone_env: tuple[tuple[str, str], ...] = ()
+    base: str | None = None  # a deployment variant: the variant whose configuration it repeats
 
     def configuration(self) -> dict[str, Any]:
         return {
@@ -78,6 +82,8 @@ class Variant:
             "delta_size_threshold": self.delta_size_threshold,
             "distinct_backfill_ids": self.distinct_backfill_ids,
             "bootstrap_full_refresh": self.bootstrap_full_refresh,
+            "dpone_env": dict(self.dpone_env),
+            "deployment_variant_of": self.base,
         }
 
 
@@ -92,6 +98,13 @@ REQUIRED_TECHNICAL_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("__dpone__is_current", "boolean"),
     ),
 }
+
+# A deployment variant this machine reproduces: the time zone of dpone's process and of the PostgreSQL sessions
+# it opens (a half-hour offset west of UTC, so any value read or written through session-local text differs from
+# UTC), and a server-style DateStyle. One case carries them: a variant costs two dpone runs.
+SESSION_TIMEZONE: tuple[tuple[str, str], ...] = (("TZ", "America/St_Johns"), ("PGTZ", "America/St_Johns"))
+SESSION_DATESTYLE: tuple[tuple[str, str], ...] = (("PGDATESTYLE", "SQL, DMY"),)
+SESSION_VARIANT_CASES = frozenset({"postgres_to_postgres__full_refresh"})
 
 DOCUMENTED = Variant("documented", "", "dpone's docs page for the pair, defaults only (the case verdict)")
 
@@ -112,6 +125,26 @@ def variants_for(case: CaseSpec) -> list[Variant]:
         bootstrap_full_refresh=case.strategy == "replace",
     )
     out = [DOCUMENTED, reference]
+    if case.case_id in SESSION_VARIANT_CASES:
+        out += [
+            dataclasses.replace(
+                DOCUMENTED,
+                name="documented_session_tz",
+                tag="t",
+                description="documented configuration; dpone's process and its sessions in a UTC-03:30 time zone "
+                "(the path where dpone rewrites timestamptz to timestamp)",
+                dpone_env=SESSION_TIMEZONE,
+                base=DOCUMENTED.name,
+            ),
+            dataclasses.replace(
+                reference,
+                name="reference_session_datestyle",
+                tag="d",
+                description="reference configuration; dpone's sessions with DateStyle 'SQL, DMY'",
+                dpone_env=SESSION_DATESTYLE,
+                base=reference.name,
+            ),
+        ]
     if pg_incremental:
         out.append(
             Variant(
@@ -289,7 +322,55 @@ class _Case:
             records = list(pool.map(one, runs))
         return self._combine(runs, records, preflight)
 
+    def _deployment_causes(self, runs: list[_CaseRun], records: list[CaseRecord]) -> None:
+        """A deployment variant whose data differs where its base variant's did not: name the settings as the
+        root cause, with the columns that changed (from its reconciliation's row diff)."""
+        by_name = dict(zip((r.variant.name for r in runs), records, strict=True))
+        for run, rec in zip(runs, records, strict=True):
+            base = by_name.get(run.variant.base or "")
+            if base is None:
+                continue
+            new = sorted(
+                {b for b in rec.blockers if b.startswith("correctness.")}
+                - {b for b in base.blockers if b.startswith("correctness.")}
+            )
+            if not new:
+                continue
+            columns = sorted(
+                {
+                    col
+                    for cmp in run.report.get("comparisons", [])
+                    for d in cmp.get("row_diff", [])
+                    for col in d.get("columns", {})
+                }
+            )
+            settings = ", ".join(f"{k}={v}" for k, v in run.variant.dpone_env)
+            example = next(
+                (
+                    f"; e.g. id {d['key']} {col}: expected {v.get('expected')}, landed {v.get('actual')}"
+                    for cmp in run.report.get("comparisons", [])
+                    for d in cmp.get("row_diff", [])
+                    for col, v in list(d.get("columns", {}).items())[:1]
+                ),
+                "",
+            )
+            cause = {
+                "stage": "reconciliation",
+                "name": "deployment.session_settings_change_values",
+                "module": "the session/process settings of the deployment, read by dpone's postgres connector",
+                "detail": f"with {settings} the values of {', '.join(columns[:20]) or 'some columns'} differ; "
+                f"{run.variant.base} without them: {', '.join(new)} absent{example}",
+            }
+            run.causes.append(cause)
+            blocker = f"deployment.session_settings_change_values:{self.case.case_id}"
+            if blocker not in rec.blockers:
+                rec.blockers.append(blocker)
+            run.blockers = list(rec.blockers)
+            run.report["blockers"], run.report["root_causes"] = list(rec.blockers), list(run.causes)
+            run.write_json("reconciliation.json", run.report)
+
     def _combine(self, runs: list[_CaseRun], records: list[CaseRecord], preflight: Path) -> CaseRecord:
+        self._deployment_causes(runs, records)
         entries = []
         for run, rec in zip(runs, records, strict=True):
             manifest = run.dir / "manifest.yaml"
@@ -465,7 +546,11 @@ class _CaseRun:
             "source_detail": json.dumps(src_engine.describe(), sort_keys=True),
             "sink_detail": json.dumps(sink.describe(), sort_keys=True),
         }
-        self.report["deployment"] = {"source": src_engine.describe(), "sink": sink.describe()}
+        self.report["deployment"] = {
+            "source": src_engine.describe(),
+            "sink": sink.describe(),
+            "dpone_process_and_session_settings": dict(variant.dpone_env) or "this machine's defaults",
+        }
         for secret in (src_engine.password, sink.password):
             if secret:
                 self.secrets.append(secret)
@@ -569,7 +654,7 @@ class _CaseRun:
             "run",
             ["run", manifest, "--selector", spec.selector, "--run-id", dpone_run_id, "--format", "json"],
             cwd=self.dir,
-            env=env,
+            env={**env, **dict(self.variant.dpone_env)},
         )
         self.load_seconds += call.duration_seconds
         status, codes, errors = _dpone_errors(call)

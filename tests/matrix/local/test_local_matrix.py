@@ -208,7 +208,7 @@ def test_replace_and_backfill_first_load_fails(pg_matrix: dict[str, CaseRecord])
     assert any("chunk 2" in e for e in backfill.dpone_errors)
 
 
-ROLES = [f"{role}{tag}" for role in ("src", "dst", "stg") for tag in ("", "r", "s")]
+ROLES = [f"{role}{tag}" for role in ("src", "dst", "stg") for tag in ("", "r", "s", "t", "d")]
 
 
 def test_parallel_cases_and_variants_use_separate_schemas(pg_matrix: dict[str, CaseRecord]) -> None:

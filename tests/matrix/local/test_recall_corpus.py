@@ -19,8 +19,8 @@ from dpone_certify.matrix.records import CaseRecord, CaseSettings
 from tests.matrix.local.conftest import case
 
 ROWS = 150
+FULL = "postgres_to_postgres__full_refresh"
 DOCUMENTED_ONLY = [
-    "postgres_to_postgres__full_refresh",
     "postgres_to_postgres__replace",
     "postgres_to_postgres__backfill",
     "postgres_to_postgres__snapshot_diff",
@@ -52,6 +52,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CaseRecord]:
         out = tmp_path_factory.mktemp("recall")
         records = run_local_cases([case(c) for c in DOCUMENTED_ONLY], _ctx(out / "documented", []))
         records.update(run_local_cases([case(MERGE)], _ctx(out / "merge", ["reference", "reference_streaming"])))
+        deployment = ["documented_session_tz", "reference_session_datestyle"]
+        records.update(run_local_cases([case(FULL)], _ctx(out / "deployment", deployment)))
         return records
 
 
@@ -65,12 +67,12 @@ def _has(record: CaseRecord, family: str) -> bool:
 
 
 def test_nullability_tighten(corpus: dict[str, CaseRecord]) -> None:
-    record = corpus["postgres_to_postgres__full_refresh"]
+    record = corpus[FULL]
     assert _has(record, "rerun.failed") and _has(record, "schema_evolution.nullability_tighten")
 
 
 def test_timestamptz_lands_as_timestamp(corpus: dict[str, CaseRecord]) -> None:
-    record = corpus["postgres_to_postgres__full_refresh"]
+    record = corpus[FULL]
     assert _has(record, "type_fidelity.timestamptz_to_timestamp")
     finding = next(f for f in _report(record)["type_fidelity"]["findings"] if f["from"] == "timestamptz")
     assert finding["root_cause"] == "temporal.utc_instant_rewrite" and finding["variant"] == "documented"
@@ -127,6 +129,26 @@ def test_merge_documented_deletes_are_no_finding(corpus: dict[str, CaseRecord]) 
     assert record.positive_control  # reference: every surviving row exact, deleted keys kept as documented
     assert not [b for v in record.variants for b in v["blockers"] if "deletes_not_applied" in b]
     assert f"docs.contradiction:merge_deletes:{record.case_id}" in record.findings
+
+
+def test_session_time_zone_shifts_the_utc_rewrite(corpus: dict[str, CaseRecord]) -> None:
+    """Deployment variant: the same documented manifest with dpone's process and sessions at UTC-03:30 lands
+    timestamptz columns as local wall time; without the setting the values are exact (in UTC)."""
+    record = corpus[FULL]
+    variants = {v["name"]: v for v in record.variants}
+    shifted = variants["documented_session_tz"]
+    assert f"deployment.session_settings_change_values:{record.case_id}" in shifted["blockers"]
+    assert f"correctness.checksum_mismatch:{record.case_id}" in shifted["blockers"]
+    assert not [b for b in record.blockers if b.startswith("correctness.")]  # the plain documented run: exact
+    cause = next(c for c in shifted["root_causes"] if c["name"] == "deployment.session_settings_change_values")
+    assert "updated_at" in cause["detail"] and "TZ=America/St_Johns" in cause["detail"]
+
+
+def test_session_datestyle_breaks_reading_dates(corpus: dict[str, CaseRecord]) -> None:
+    variants = {v["name"]: v for v in corpus[FULL].variants}
+    datestyle = variants["reference_session_datestyle"]
+    assert f"deployment.session_datestyle:{FULL}" in datestyle["blockers"]
+    assert any("DateStyle 'SQL, DMY'" in e for e in datestyle["dpone_errors"])
 
 
 @pytest.mark.mysql
