@@ -56,9 +56,11 @@ def main() -> None:
             "status": r.status.value,
             "load_seconds": round(r.load_seconds, 3),
             "reconcile_seconds": round(r.reconcile_seconds or 0.0, 3),
-            "variants": len(json.loads(Path(r.behavior_path).read_text()).get("variants", []))
-            if r.behavior_path and Path(r.behavior_path).exists()
-            else None,
+            "blockers": [b.rsplit(":", 1)[0] for b in r.blockers],
+            "variants": [
+                {"name": v["name"], "passed": v["passed"], "blockers": [b.rsplit(":", 1)[0] for b in v["blockers"]]}
+                for v in getattr(r, "variants", [])
+            ],
         }
         for r in records.values()
     ]
