@@ -91,7 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def render_verdict(run_id: str, evaluations: Sequence[Any], root: str) -> str:
-    from dpone_certify.gates.keys import ALL_GATES
+    from dpone_certify.certification.keys import ALL_GATES
 
     order = {gate: i for i, gate in enumerate(ALL_GATES)}
     evaluations = sorted(evaluations, key=lambda ev: order.get(ev.asset_key.path[-1], len(order)))

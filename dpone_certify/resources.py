@@ -14,6 +14,7 @@ import dagster as dg
 from pydantic import Field
 
 from dpone_certify import settings
+from dpone_certify.certification.layout import EvidenceLayout
 from dpone_certify.dpone.adapter import DponeAdapter
 from dpone_certify.matrix.records import CaseSettings
 from dpone_certify.secrets import secret_values_from_env
@@ -97,8 +98,9 @@ class CertifyResource(dg.ConfigurableResource):
     def case_settings(self) -> CaseSettings:
         return CaseSettings(row_count=self.row_count, change_ratio=self.change_ratio, delete_ratio=self.delete_ratio)
 
+    def layout(self, run_id: str | None = None) -> EvidenceLayout:
+        return EvidenceLayout(self.root(), run_id)
+
     def gate_dir(self, run_id: str, gate: str) -> Path:
-        """Each run writes under its own folder: <root>/runs/<run_id>/<gate>/."""
-        path = self.root() / "runs" / run_id / gate
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        """Each run writes under its own folder (created): see `EvidenceLayout.gate_dir`."""
+        return self.layout(run_id).gate_dir(gate)

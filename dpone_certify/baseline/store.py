@@ -17,7 +17,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from dpone_certify.gates.io_manager import write_json_atomic
+from dpone_certify.certification.layout import EvidenceLayout
+from dpone_certify.evidence.atomic import atomic_write_json
 
 # metric -> direction. rows_per_second: matrix rows moved per second of load time; load_seconds: total load time.
 TRACKED_METRICS = {"rows_per_second": "higher", "load_seconds": "lower"}
@@ -43,7 +44,7 @@ def case_set_digest(case_ids: list[str]) -> str:
 
 
 def accepted_path(root: Path, profile: str) -> Path:
-    return root / "baselines" / f"{profile}.json"
+    return EvidenceLayout(root).baseline_path(profile)
 
 
 def load_baseline(root: Path, profile: str) -> tuple[Baseline | None, str]:
@@ -96,7 +97,7 @@ def accept(
         },
     )
     path = accepted_path(root, profile)
-    write_json_atomic(path, baseline.model_dump(mode="json"))
+    atomic_write_json(path, baseline.model_dump(mode="json"))
     return path
 
 

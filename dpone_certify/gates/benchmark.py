@@ -12,10 +12,11 @@ from dpone_certify.baseline.store import (
     metric_guard,
     to_dpone_baseline,
 )
+from dpone_certify.certification.records import GateRecord
 from dpone_certify.dpone.adapter import DponeCallError
 from dpone_certify.dpone.models import BenchmarkReport
+from dpone_certify.evidence.atomic import atomic_write_json
 from dpone_certify.gates.common import GROUP, finish, input_missing
-from dpone_certify.gates.records import GateRecord
 from dpone_certify.matrix.records import EvidenceStatus
 from dpone_certify.resources import CertifyResource
 
@@ -40,7 +41,7 @@ def benchmark_baseline(
     elif (baseline.case_set_sha256, [baseline.row_count]) != (case_set_digest(case_ids), row_counts):
         blockers.append("benchmark.baseline_incomparable")
     metrics_path = out / "measured_metrics.json"
-    metrics_path.write_text(json.dumps({"metrics": measured, "source_run": matrix_report.run_id}, indent=2))
+    atomic_write_json(metrics_path, {"metrics": measured, "source_run": matrix_report.run_id}, durable=False)
     command = None
     report_path = out / "benchmark_baseline.json"
     if not blockers and baseline is not None:
@@ -102,7 +103,7 @@ def benchmark_baseline(
 
 @dg.op(description="Accept the latest matrix measurement as the benchmark baseline of its profile.")
 def accept_benchmark_baseline_op(context: dg.OpExecutionContext, certify: CertifyResource) -> None:
-    path = certify.root() / "lineage" / "matrix_report" / "latest.json"
+    path = certify.layout().shared_lineage_path("matrix_report")
     if not path.exists():
         raise dg.Failure("matrix_report has never been materialized; there is nothing to accept.")
     record = GateRecord.model_validate(json.loads(path.read_text(encoding="utf-8"))["data"])

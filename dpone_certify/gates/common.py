@@ -1,4 +1,5 @@
-"""Shared machinery of the gate assets: run folders, records, and the verdict check every gate carries."""
+"""Shared machinery of the gate assets: the record of a gate (composed, saved, handed to lineage) and the
+verdict check every gate carries. The factory (`gates.factory`) and the hand-written assets both use it."""
 
 import json
 from collections.abc import Iterator
@@ -7,30 +8,19 @@ from typing import Any
 
 import dagster as dg
 
-from dpone_certify.gates.io_manager import write_json_atomic
+from dpone_certify.certification.keys import PLAN_STEP_TO_ASSET
+from dpone_certify.certification.layout import RECORD_FILE
+from dpone_certify.certification.records import GateRecord
+from dpone_certify.certification.spec import FULL_CERTIFICATION_GROUP
+from dpone_certify.dpone.adapter import DponeCall
+from dpone_certify.evidence.atomic import atomic_write_json
 from dpone_certify.gates.presentation import evidence_label, gate_metadata, reproduce_hint
-from dpone_certify.gates.records import GateRecord
 from dpone_certify.matrix.records import EvidenceStatus
 from dpone_certify.resources import CertifyResource
 from dpone_certify.runbooks import remediations_for, render_markdown
 
-GROUP = "full_certification"
-RECORD_FILE = "gate_record.json"
-
-# dpone's plan step -> our asset (dpone's plan is the authority on which gates are required).
-PLAN_STEP_TO_ASSET = {
-    "source_sink_matrix": "source_sink_matrix",
-    "matrix_report": "matrix_report",
-    "benchmark_baseline": "benchmark_baseline",
-    "run_registry": "run_registry",
-    "lineage_export": "lineage_report",
-    "evidence_bundle": "evidence_bundle",
-    "strategy_certification_bundle": "strategy_certification_bundle",
-    "certification_suite": "certification_suite",
-    "artifact_index": "artifact_index",
-    "evidence_chain": "evidence_chain",
-    "evidence_chain_verify": "evidence_chain",
-}
+GROUP = FULL_CERTIFICATION_GROUP
+__all__ = ["GROUP", "PLAN_STEP_TO_ASSET", "RECORD_FILE", "GateFailed", "finish", "input_missing", "verdict_check"]
 
 
 class GateFailed(Exception):
@@ -39,11 +29,11 @@ class GateFailed(Exception):
 
 
 def record_path(certify: CertifyResource, run_id: str, gate: str) -> Path:
-    return certify.gate_dir(run_id, gate) / RECORD_FILE
+    return certify.layout(run_id).record_path(gate)
 
 
 def save_record(certify: CertifyResource, record: GateRecord) -> None:
-    write_json_atomic(record_path(certify, record.run_id, record.gate), record.model_dump(mode="json"))
+    atomic_write_json(record_path(certify, record.run_id, record.gate), record.model_dump(mode="json"), durable=False)
 
 
 def load_run_record(certify: CertifyResource, run_id: str, gate: str) -> GateRecord | None:
@@ -55,7 +45,7 @@ def load_run_record(certify: CertifyResource, run_id: str, gate: str) -> GateRec
 
 def is_required(certify: CertifyResource, gate: str) -> bool:
     """Required unless dpone's latest certification plan says otherwise."""
-    plan = certify.root() / "lineage" / "certification_plan" / "latest.json"
+    plan = certify.layout().shared_lineage_path("certification_plan")
     if not plan.exists():
         return True
     data = json.loads(plan.read_text(encoding="utf-8"))["data"]
@@ -86,12 +76,73 @@ def input_missing(run_id: str, certify: CertifyResource, gate: str, upstream: st
     )
 
 
+def first_missing(
+    context: dg.AssetExecutionContext, certify: CertifyResource, gate: str, inputs: dict[str, GateRecord | None]
+) -> dg.Output[GateRecord] | None:
+    """The finished `gate.input_missing` record for the first absent input, or None when all are present."""
+    for name, rec in inputs.items():
+        if rec is None:
+            return finish(certify, input_missing(context.run_id, certify, gate, name))
+    return None
+
+
 def add_unverified_blocker(record: GateRecord) -> None:
     """A trust gate that failed on simulated evidence gets a blocker that points at the real fix."""
     if not record.passed and record.evidence_status is EvidenceStatus.UNVERIFIED:
         code = f"evidence.unverified:{record.gate}"
         if code not in record.blockers:
             record.blockers.append(code)
+
+
+def consumed_status(*records: GateRecord) -> EvidenceStatus:
+    """The weakest evidence among the inputs: simulated evidence anywhere makes the result UNVERIFIED."""
+    statuses = {r.evidence_status for r in records}
+    if EvidenceStatus.UNVERIFIED in statuses:
+        return EvidenceStatus.UNVERIFIED
+    return EvidenceStatus.PASS if statuses <= {EvidenceStatus.PASS} else EvidenceStatus.FAIL
+
+
+def compose_record(
+    run_id: str,
+    certify: CertifyResource,
+    gate: str,
+    inputs: list[GateRecord],
+    *,
+    blockers: list[str],
+    out: Path,
+    call: DponeCall | None,
+    artifacts: dict[str, str],
+    summary: str,
+    metrics: dict[str, float] | None = None,
+    extra: dict[str, Any] | None = None,
+    release: str | None = None,
+    trust_gate: bool = False,
+) -> GateRecord:
+    """A dpone gate's record: its evidence is the weakest of its inputs, its profile the profile of the records
+    it judged (the run's profile only for a gate with no input), failed when it has any blocker."""
+    upstream = consumed_status(*inputs) if inputs else EvidenceStatus.PASS
+    passed = not blockers
+    status = upstream if passed or upstream is EvidenceStatus.UNVERIFIED else EvidenceStatus.FAIL
+    if call is not None and call.outcome.value != "ok":
+        summary = f"{summary}\n\n{call.describe()}"
+    record = GateRecord(
+        gate=gate,
+        run_id=run_id,
+        profile=inputs[0].profile if inputs else certify.resolved_profile(),
+        evidence_status=status,
+        passed=passed,
+        blockers=blockers,
+        artifacts={k: v for k, v in artifacts.items() if v and Path(v).exists()},
+        metrics=metrics or {},
+        dpone_command=call.command if call else None,
+        summary=summary,
+        output_dir=str(out),
+        extra=extra or {},
+        release=release,
+    )
+    if trust_gate:
+        add_unverified_blocker(record)
+    return record
 
 
 def verdict_check(gate: str, description: str) -> dg.AssetChecksDefinition:

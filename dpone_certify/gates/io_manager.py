@@ -5,15 +5,14 @@ Layout: <root>/lineage/<asset>/<partition>.json for the matrix, <root>/lineage/<
 Records survive the Dagster instance (the CLI's default instance is a temporary folder)."""
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from pydantic import BaseModel
 
-from dpone_certify.gates.records import GateRecord
+from dpone_certify.certification.records import GateRecord
+from dpone_certify.evidence.atomic import atomic_write_json
 from dpone_certify.matrix.records import CaseRecord
 from dpone_certify.resources import CertifyResource
 
@@ -21,17 +20,9 @@ _MODELS: dict[str, type[BaseModel]] = {"CaseRecord": CaseRecord, "GateRecord": G
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON so a reader never sees half a file, even if the writer is killed mid-way (rename is atomic;
-    no fsync: these records are re-derivable, and 237 fsyncs per matrix run cost seconds)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Kept for callers written before the one writer: `evidence.atomic.atomic_write_json`, without fsync (these
+    records are re-derivable, and 237 fsyncs per matrix run cost seconds)."""
+    atomic_write_json(path, payload, durable=False)
 
 
 def _dump(record: BaseModel) -> dict[str, Any]:
@@ -57,27 +48,26 @@ class EvidenceIOManager(dg.IOManager):
     def __init__(self, certify: CertifyResource) -> None:
         self.certify = certify
 
-    def _dir(self, asset_key: dg.AssetKey) -> Path:
-        return self.certify.root() / "lineage" / "__".join(asset_key.path)
+    def _path(self, asset_key: dg.AssetKey, partition: str | None = None) -> Path:
+        return self.certify.layout().shared_lineage_path("__".join(asset_key.path), partition)
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         if obj is None:
             return
-        folder = self._dir(context.asset_key)
         if context.has_asset_partitions:
             # A partitioned asset returns {partition_key: record} for the partitions of this run.
             for key, record in obj.items():
-                write_json_atomic(folder / f"{key}.json", _dump(record))
+                write_json_atomic(self._path(context.asset_key, key), _dump(record))
         else:
-            write_json_atomic(folder / "latest.json", _dump(obj))
+            write_json_atomic(self._path(context.asset_key), _dump(obj))
 
     def load_input(self, context: dg.InputContext) -> Any:
-        folder = self._dir(context.asset_key)
         if context.has_asset_partitions:
             # Partitions never materialized are simply absent; the consumer reports them as not run.
-            loaded = {key: _load(folder / f"{key}.json", context.log) for key in context.asset_partition_keys}
+            keys = context.asset_partition_keys
+            loaded = {key: _load(self._path(context.asset_key, key), context.log) for key in keys}
             return {key: rec for key, rec in loaded.items() if rec is not None}
-        return _load(folder / "latest.json", context.log)
+        return _load(self._path(context.asset_key), context.log)
 
 
 @dg.io_manager(required_resource_keys={"certify"}, description="Gate records under <evidence_root>/lineage")

@@ -8,51 +8,49 @@ from typing import Any
 
 import dagster as dg
 
-from dpone_certify.gates.records import GateRecord
-from dpone_certify.matrix.records import EvidenceStatus
+from dpone_certify.certification.labels import UNVERIFIED_LABEL, evidence_label, reproduce_hint
+from dpone_certify.certification.records import GateRecord
 from dpone_certify.runbooks import Remediation, remediations_for, render_markdown
 
-UNVERIFIED_LABEL = "UNVERIFIED (dpone mock_contract simulation: a contract exists, no data was moved)"
+__all__ = ["UNVERIFIED_LABEL", "blockers_table", "evidence_label", "gate_metadata", "reproduce_hint", "table"]
 
 
-def evidence_label(status: EvidenceStatus) -> str:
-    return UNVERIFIED_LABEL if status is EvidenceStatus.UNVERIFIED else status.value
+def table(rows: list[dict[str, Any]], types: Mapping[str, str], descriptions: Mapping[str, str] | None = None):
+    """A table for the UI: `types` names the columns in order (column -> "string" | "int" | "bool" | ...)."""
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord(row) for row in rows],
+        schema=dg.TableSchema(
+            columns=[dg.TableColumn(c, t, description=(descriptions or {}).get(c)) for c, t in types.items()]
+        ),
+    )
 
 
 def blockers_table(remediations: Iterable[Remediation]) -> dg.TableMetadataValue:
-    records = [
-        dg.TableRecord(
-            {
-                "blocker": r.blocker,
-                "known": r.known,
-                "meaning": r.meaning,
-                "reproduce": r.reproduce[0] if r.reproduce else "",
-                "first_fix": r.fix[0] if r.fix else "",
-            }
-        )
+    rows = [
+        {
+            "blocker": r.blocker,
+            "known": r.known,
+            "meaning": r.meaning,
+            "reproduce": r.reproduce[0] if r.reproduce else "",
+            "first_fix": r.fix[0] if r.fix else "",
+        }
         for r in remediations
     ]
-    schema = dg.TableSchema(
-        columns=[
-            dg.TableColumn("blocker", "string", description="what the gate reported"),
-            dg.TableColumn("known", "bool", description="false: no runbook entry, generic triage"),
-            dg.TableColumn("meaning", "string"),
-            dg.TableColumn("reproduce", "string", description="exact command"),
-            dg.TableColumn("first_fix", "string"),
-        ]
-    )
-    return dg.MetadataValue.table(records=records, schema=schema)
+    types = {"blocker": "string", "known": "bool", "meaning": "string", "reproduce": "string", "first_fix": "string"}
+    descriptions = {
+        "blocker": "what the gate reported",
+        "known": "false: no runbook entry, generic triage",
+        "reproduce": "exact command",
+    }
+    return table(rows, types, descriptions)
 
 
 def summary_markdown(record: GateRecord, remediations: list[Remediation]) -> str:
     verdict = "PASSED" if record.passed else "FAILED"
-    lines = [
-        f"## {record.gate}: {verdict}",
-        "",
-        f"- Evidence status: **{evidence_label(record.evidence_status)}**",
-        f"- Profile: `{record.profile.value}`" + (f", release `{record.release}`" if record.release else ""),
-        f"- Required by dpone's certification plan: `{record.required}`",
-    ]
+    release = f", release `{record.release}`" if record.release else ""
+    lines = [f"## {record.gate}: {verdict}", "", f"- Evidence status: **{evidence_label(record.evidence_status)}**"]
+    lines += [f"- Profile: `{record.profile.value}`{release}"]
+    lines += [f"- Required by dpone's certification plan: `{record.required}`"]
     if record.summary:
         lines += ["", record.summary]
     if record.dpone_command:
@@ -82,8 +80,3 @@ def gate_metadata(record: GateRecord, extra: Mapping[str, Any] | None = None) ->
         metadata["dpone_command"] = dg.MetadataValue.text(record.dpone_command)
     metadata.update(extra or {})
     return metadata
-
-
-def reproduce_hint(gate: str, partition: str | None = None) -> str:
-    selection = f"--select {gate}" + (f" --partition {partition}" if partition else "")
-    return f"dagster asset materialize -m dpone_certify.definitions {selection}"

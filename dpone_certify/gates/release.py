@@ -9,61 +9,47 @@ from typing import Any
 
 import dagster as dg
 
+from dpone_certify.certification.keys import SPECS
+from dpone_certify.certification.records import GateRecord
+from dpone_certify.certification.spec import RELEASE_GROUP
 from dpone_certify.gates.common import GROUP, finish, verdict_check
-from dpone_certify.gates.keys import FULL_CERTIFICATION_GATES, RELEASE_PRODUCERS
-from dpone_certify.gates.records import GateRecord
+from dpone_certify.gates.presentation import table
 from dpone_certify.matrix.records import CaseRecord, EvidenceStatus
 from dpone_certify.release import cdc, docs, domains, observability, performance, readiness, reliability, security
 from dpone_certify.release import supply_chain as supply
-from dpone_certify.release.common import DOMAINS_KEY, DomainStatus, ProducerResult, missing
+from dpone_certify.release.common import DOMAINS_KEY, ProducerResult, missing
+from dpone_certify.release.specs import LOCAL_DOMAIN_GATES, SCANNED
 from dpone_certify.resources import CertifyResource
 
-RELEASE_GROUP = "release"
+__all__ = ["RELEASE_ASSETS", "RELEASE_CHECKS", "RELEASE_GROUP", "RELEASE_JOBS", "SCANNED"]
 _ASSET: dict[str, Any] = {"group_name": RELEASE_GROUP, "backfill_policy": dg.BackfillPolicy.single_run()}
 
 
 def _domain_table(rows: list[dict[str, Any]]) -> dg.TableMetadataValue:
     columns = list(rows[0]) if rows else ["domain", "status", "artifact", "reason"]
     types = {"passed_to_dpone": "bool", "dpone_passed": "bool"}
-    return dg.MetadataValue.table(
-        records=[dg.TableRecord(row) for row in rows],
-        schema=dg.TableSchema(columns=[dg.TableColumn(c, types.get(c, "string")) for c in columns]),
-    )
+    return table(rows, {c: types.get(c, "string") for c in columns})
 
 
 def _producer_record(
     context: dg.AssetExecutionContext, certify: CertifyResource, gate: str, result: ProducerResult
 ) -> dg.Output[GateRecord]:
-    out = certify.gate_dir(context.run_id, gate)
-    if result.passed:
-        status = EvidenceStatus.PASS
-    elif result.domains and all(d.status is DomainStatus.MISSING for d in result.domains):
-        status = EvidenceStatus.NOT_COVERED
-    else:
-        status = EvidenceStatus.FAIL
-    lines = [result.summary, ""] + [
-        f"- **{d.name}**: {d.status.value}" + (f" — {d.reason}" if d.reason else "") for d in result.domains
-    ]
     record = GateRecord(
         gate=gate,
         run_id=context.run_id,
         profile=certify.resolved_profile(),
-        evidence_status=status,
+        evidence_status=result.evidence_status,
         passed=result.passed,
         blockers=list(result.blockers),
         artifacts=result.artifacts,
         metrics=result.metrics,
         dpone_command=result.command,
-        summary="\n".join(lines).strip(),
-        output_dir=str(out),
+        summary=result.summary_markdown(),
+        output_dir=str(certify.gate_dir(context.run_id, gate)),
         release=certify.release_name(),
         extra={**result.extra, DOMAINS_KEY: {d.name: d.to_json() for d in result.domains}},
     )
-    rows = [
-        {"domain": d.name, "status": d.status.value, "artifact": d.artifact or "", "reason": d.reason}
-        for d in result.domains
-    ]
-    return finish(certify, record, {"domains": _domain_table(rows)})
+    return finish(certify, record, {"domains": _domain_table(result.domain_rows())})
 
 
 # ---- domain producers -----------------------------------------------------------------------------------
@@ -82,35 +68,21 @@ def performance_evidence(
     return _producer_record(context, certify, "performance_evidence", result)
 
 
-def _local_domain(context: dg.AssetExecutionContext, certify: CertifyResource, domain: str, records: dict) -> Any:
-    gate = f"{domain}_evidence"
-    return _producer_record(
-        context, certify, gate, domains.produce(domain, records, certify.gate_dir(context.run_id, gate))
-    )
+def _local_domain_asset(gate: str) -> dg.AssetsDefinition:
+    """local_matrix, correctness, schema_evolution: the same producer over the matrix records (local profile)."""
+    domain = gate.removesuffix("_evidence")
+
+    @dg.asset(name=gate, description=SPECS[gate].description, **_ASSET, kinds={"dpone"})
+    def _asset(
+        context: dg.AssetExecutionContext, certify: CertifyResource, source_sink_matrix: dict[str, CaseRecord]
+    ) -> dg.Output[GateRecord]:
+        result = domains.produce(domain, source_sink_matrix, certify.gate_dir(context.run_id, gate))
+        return _producer_record(context, certify, gate, result)
+
+    return _asset
 
 
-@dg.asset(**_ASSET, kinds={"dpone"})
-def local_matrix_evidence(
-    context: dg.AssetExecutionContext, certify: CertifyResource, source_sink_matrix: dict[str, CaseRecord]
-) -> dg.Output[GateRecord]:
-    """local_matrix: the cases certified by real dpone runs on local engines (local profile)."""
-    return _local_domain(context, certify, "local_matrix", source_sink_matrix)
-
-
-@dg.asset(**_ASSET, kinds={"dpone"})
-def correctness_evidence(
-    context: dg.AssetExecutionContext, certify: CertifyResource, source_sink_matrix: dict[str, CaseRecord]
-) -> dg.Output[GateRecord]:
-    """correctness: independent reconciliation of every local-profile case."""
-    return _local_domain(context, certify, "correctness", source_sink_matrix)
-
-
-@dg.asset(**_ASSET, kinds={"dpone"})
-def schema_evolution_evidence(
-    context: dg.AssetExecutionContext, certify: CertifyResource, source_sink_matrix: dict[str, CaseRecord]
-) -> dg.Output[GateRecord]:
-    """schema_evolution: second runs into targets dpone created (local profile)."""
-    return _local_domain(context, certify, "schema_evolution", source_sink_matrix)
+LOCAL_DOMAIN_ASSETS = {gate: _local_domain_asset(gate) for gate in LOCAL_DOMAIN_GATES}
 
 
 @dg.asset(**_ASSET, kinds={"dpone"})
@@ -190,12 +162,7 @@ def cdc_evidence(context: dg.AssetExecutionContext, certify: CertifyResource) ->
     return _producer_record(context, certify, "cdc_evidence", cdc.produce())
 
 
-# security scans everything the run consumed and produced, so it runs after every other producer (the plan
-# holds no run evidence; the matrix is loaded separately, per case).
-NOT_SCANNED = frozenset({"certification_plan", "source_sink_matrix", "security_evidence"})
-SCANNED = tuple(g for g in (*FULL_CERTIFICATION_GATES, *RELEASE_PRODUCERS) if g not in NOT_SCANNED)
-
-
+# security scans everything the run consumed and produced (`SCANNED`, from the specs), after every producer.
 @dg.asset(
     **_ASSET,
     kinds={"dpone"},
@@ -230,40 +197,21 @@ def _readiness_record(
     outcome: readiness.Readiness,
     inputs: list[GateRecord | None],
 ) -> dg.Output[GateRecord]:
-    out = certify.gate_dir(context.run_id, gate)
     report = outcome.report
-    case_missing = [b.split(":", 1)[1] for b in outcome.blockers if b.startswith("local_matrix.case_missing:")]
-    counts = {s: sum(1 for row in outcome.table if row["status"] == s) for s in ("produced", "failed", "missing")}
-    metrics = {
-        "score": float(report.score) if report else 0.0,
-        "domains_produced": float(counts["produced"]),
-        "domains_failed": float(counts["failed"]),
-        "domains_missing": float(counts["missing"]),
-        "domains_passed_by_dpone": float(sum(row["dpone_passed"] for row in outcome.table)),
-    }
-    if report and report.matrix:
-        metrics["cases_required"] = float(len(report.matrix.get("required_cases") or []))
-        metrics["cases_covered"] = float(len(report.matrix.get("covered_cases") or []))
-        metrics["cases_missing"] = float(len(report.matrix.get("missing_cases") or []))
-    level = report.level if report else "no verdict"
-    passed = bool(report and report.passed) and not outcome.blockers
+    verdict = readiness.verdict_of(outcome)
+    level, case_missing = verdict.level, verdict.case_missing
     record = GateRecord(
         gate=gate,
         run_id=context.run_id,
         profile=certify.resolved_profile(),
-        evidence_status=EvidenceStatus.PASS if passed else EvidenceStatus.FAIL,
-        passed=passed,
+        evidence_status=EvidenceStatus.PASS if verdict.passed else EvidenceStatus.FAIL,
+        passed=verdict.passed,
         blockers=list(outcome.blockers),
         artifacts={"report": outcome.report_path} if report else {},
-        metrics=metrics,
+        metrics=verdict.metrics,
         dpone_command=outcome.command,
-        summary=(
-            f"Level **{level}**, score {metrics['score']:.2f}. Domains handed to dpone: "
-            f"{', '.join(sorted(outcome.argv_domains)) or 'none'}; missing (no real producer output): "
-            f"{', '.join(r['domain'] for r in outcome.table if not r['passed_to_dpone']) or 'none'}."
-            + (f" {len(case_missing)} required local-service case(s) not covered." if case_missing else "")
-        ),
-        output_dir=str(out),
+        summary=verdict.summary,
+        output_dir=str(certify.gate_dir(context.run_id, gate)),
         release=certify.release_name(),
         extra={
             "level": level,
@@ -281,77 +229,56 @@ def _readiness_record(
     return finish(certify, record, extra_md)
 
 
-@dg.asset(**_ASSET, kinds={"dpone"})
-def production_maturity(
-    context: dg.AssetExecutionContext,
-    certify: CertifyResource,
-    performance_evidence: GateRecord | None,
-    security_evidence: GateRecord | None,
-    supply_chain_evidence: GateRecord | None,
-    docs_evidence: GateRecord | None,
-    cdc_evidence: GateRecord | None,
-    observability_evidence: GateRecord | None,
-) -> dg.Output[GateRecord]:
-    """dpone's production-maturity (default domains cdc, performance, security, supply_chain, governance, docs;
-    observability as an optional domain) over the artifacts the producers really produced."""
-    inputs = [
-        performance_evidence,
-        security_evidence,
-        supply_chain_evidence,
-        docs_evidence,
-        cdc_evidence,
-        observability_evidence,
-    ]
-    found = readiness.collect(inputs, (*readiness.PRODUCTION_DEFAULT, "observability"))
-    outcome = readiness.evaluate(
-        adapter=certify.adapter(),
-        command="production-maturity",
-        out=certify.gate_dir(context.run_id, "production_maturity"),
-        release=certify.release_name(),
-        domains=found,
-        defaults=readiness.PRODUCTION_DEFAULT,
+def _readiness_asset(gate: str, command: str, wanted: tuple[str, ...], defaults: tuple[str, ...], **kw: Any):
+    """One of dpone's release gates over the domains its upstream producers really produced (spec upstream)."""
+    spec = SPECS[gate]
+
+    @dg.asset(
+        name=gate,
+        description=spec.description,
+        ins={name: dg.AssetIn(name) for name in spec.upstream},
+        **_ASSET,
+        kinds=set(spec.kinds),
     )
-    return _readiness_record(context, certify, "production_maturity", outcome, inputs)
+    def _asset(context: dg.AssetExecutionContext, certify: CertifyResource, **upstream: Any) -> dg.Output[GateRecord]:
+        inputs = [upstream.get(name) for name in spec.upstream]
+        outcome = readiness.evaluate(
+            adapter=certify.adapter(),
+            command=command,
+            out=certify.gate_dir(context.run_id, gate),
+            release=certify.release_name(),
+            domains=readiness.collect(inputs, wanted),
+            defaults=defaults,
+            **kw,
+        )
+        return _readiness_record(context, certify, gate, outcome, inputs)
+
+    return _asset
 
 
-@dg.asset(**_ASSET, kinds={"dpone"})
-def industrial_readiness(
-    context: dg.AssetExecutionContext,
-    certify: CertifyResource,
-    local_matrix_evidence: GateRecord | None,
-    correctness_evidence: GateRecord | None,
-    reliability_evidence: GateRecord | None,
-    performance_evidence: GateRecord | None,
-    schema_evolution_evidence: GateRecord | None,
-) -> dg.Output[GateRecord]:
-    """dpone's industrial-readiness over the produced domains, requiring every case dpone's catalogue marks
-    local-service-supported (`--case source:sink:strategy`): the release bar is dpone's own claim of what can
-    be certified locally, not the subset this run happened to select."""
-    inputs = [
-        local_matrix_evidence,
-        correctness_evidence,
-        reliability_evidence,
-        performance_evidence,
-        schema_evolution_evidence,
-    ]
-    found = readiness.collect(inputs, readiness.INDUSTRIAL_DEFAULT)
-    outcome = readiness.evaluate(
-        adapter=certify.adapter(),
-        command="industrial-readiness",
-        out=certify.gate_dir(context.run_id, "industrial_readiness"),
-        release=certify.release_name(),
-        domains=found,
-        defaults=readiness.INDUSTRIAL_DEFAULT,
-        cases=readiness.local_service_cases(),
-    )
-    return _readiness_record(context, certify, "industrial_readiness", outcome, inputs)
+# production-maturity: default domains cdc, performance, security, supply_chain, governance, docs; observability
+# as an optional domain.
+production_maturity = _readiness_asset(
+    "production_maturity",
+    "production-maturity",
+    (*readiness.PRODUCTION_DEFAULT, "observability"),
+    readiness.PRODUCTION_DEFAULT,
+)
+# industrial-readiness requires every case dpone's catalogue marks local-service-supported (`--case
+# source:sink:strategy`): the release bar is dpone's own claim of what can be certified locally, not the subset
+# this run happened to select.
+industrial_readiness = _readiness_asset(
+    "industrial_readiness",
+    "industrial-readiness",
+    readiness.INDUSTRIAL_DEFAULT,
+    readiness.INDUSTRIAL_DEFAULT,
+    cases=readiness.local_service_cases(),
+)
 
 
 RELEASE_ASSETS = [
     performance_evidence,
-    local_matrix_evidence,
-    correctness_evidence,
-    schema_evolution_evidence,
+    *LOCAL_DOMAIN_ASSETS.values(),
     supply_chain_evidence,
     docs_evidence,
     reliability_evidence,
@@ -372,3 +299,4 @@ release_job = dg.define_asset_job(
     "plus every release-evidence producer and dpone's two release gates, in one materialization.",
 )
 RELEASE_JOBS = [release_job]
+defs = dg.Definitions(assets=RELEASE_ASSETS, asset_checks=RELEASE_CHECKS, jobs=RELEASE_JOBS)

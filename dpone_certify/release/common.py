@@ -7,11 +7,16 @@ import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
+
+from dpone_certify.dpone.adapter import DponeAdapter, DponeCall, DponeCallError
 from dpone_certify.evidence.atomic import atomic_write_json
+from dpone_certify.matrix.records import EvidenceStatus
 
 DOMAINS_KEY = "domains"
+M = TypeVar("M", bound=BaseModel)
 
 
 class DomainStatus(StrEnum):
@@ -50,6 +55,26 @@ class ProducerResult:
     def passed(self) -> bool:
         return not self.blockers and all(d.status is DomainStatus.PRODUCED for d in self.domains)
 
+    @property
+    def evidence_status(self) -> EvidenceStatus:
+        if self.passed:
+            return EvidenceStatus.PASS
+        if self.domains and all(d.status is DomainStatus.MISSING for d in self.domains):
+            return EvidenceStatus.NOT_COVERED
+        return EvidenceStatus.FAIL
+
+    def summary_markdown(self) -> str:
+        lines = [self.summary, ""] + [
+            f"- **{d.name}**: {d.status.value}" + (f" — {d.reason}" if d.reason else "") for d in self.domains
+        ]
+        return "\n".join(lines).strip()
+
+    def domain_rows(self) -> list[dict[str, Any]]:
+        return [
+            {"domain": d.name, "status": d.status.value, "artifact": d.artifact or "", "reason": d.reason}
+            for d in self.domains
+        ]
+
 
 def produced(name: str, artifact: Path | str, *, passed: bool, reason: str = "") -> Domain:
     status = DomainStatus.PRODUCED if passed else DomainStatus.FAILED
@@ -68,6 +93,22 @@ def domains_of(extra: dict[str, Any]) -> dict[str, Domain]:
         )
         for name, d in raw.items()
     }
+
+
+def ask_dpone(
+    result: ProducerResult, adapter: DponeAdapter, gate: str, argv: list[str], model: type[M], domain: str, cwd: Path
+) -> tuple[M | None, DponeCall]:
+    """Call dpone for a producer's `domain` (`--format json` appended). On no readable answer the call's blocker
+    is recorded and the domain is reported missing with what happened; the answer is None then."""
+    call = adapter.cli(gate, [*argv, "--format", "json"], cwd=cwd)
+    result.command = call.command
+    try:
+        return call.parse(model), call
+    except DponeCallError as exc:
+        result.block(exc.blocker)
+        what = "dpone " + " ".join(argv[:2])
+        result.domains.append(missing(domain, f"{what} gave no verdict: {call.describe()}"))
+        return None, call
 
 
 def write_json(path: Path, payload: Any) -> Path:

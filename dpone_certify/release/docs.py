@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dpone_certify.dpone.adapter import DponeAdapter, DponeCallError
+from dpone_certify.dpone.adapter import DponeAdapter
 from dpone_certify.dpone.release_models import DocsPublishPack
-from dpone_certify.release.common import ProducerResult, missing, produced
+from dpone_certify.release.common import ProducerResult, ask_dpone, missing, produced
 
 
 def produce(*, adapter: DponeAdapter, out: Path, release: str, sections: dict[str, str | None]) -> ProducerResult:
@@ -23,13 +23,8 @@ def produce(*, adapter: DponeAdapter, out: Path, release: str, sections: dict[st
     argv = ["ops", "docs-publish-pack", "--output-dir", str(out / "pack"), "--release", release]
     for name, path in sorted(present.items()):
         argv += ["--artifact", f"{name}={path}"]
-    call = adapter.cli("docs_evidence", [*argv, "--format", "json"], cwd=out)
-    result.command = call.command
-    try:
-        pack = call.parse(DocsPublishPack)
-    except DponeCallError as exc:
-        result.block(exc.blocker)
-        result.domains.append(missing("docs", f"dpone ops docs-publish-pack gave no verdict: {call.describe()}"))
+    pack, _ = ask_dpone(result, adapter, "docs_evidence", argv, DocsPublishPack, "docs", out)
+    if pack is None:
         return result
     report = out / "pack" / "docs_publish_pack.json"
     result.block(*(f"docs.section_failed:{name}" for name in pack.blockers))

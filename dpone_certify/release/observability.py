@@ -11,7 +11,15 @@ from pathlib import Path
 from dpone_certify.dpone.adapter import DponeAdapter, DponeCallError
 from dpone_certify.dpone.models import ArtifactIndex
 from dpone_certify.dpone.release_models import MetricsExport, SloReport
-from dpone_certify.release.common import ProducerResult, missing, produced, read_json, sha256_file, write_json
+from dpone_certify.release.common import (
+    ProducerResult,
+    ask_dpone,
+    missing,
+    produced,
+    read_json,
+    sha256_file,
+    write_json,
+)
 
 SERVICE_NAME = "dpone"
 NAMESPACE = "dpone_certify"
@@ -77,13 +85,8 @@ def produce(
     ]
     for key, value in attrs.items():
         argv += ["--resource-attr", f"{key}={value}"]
-    call = adapter.cli("observability_evidence", [*argv, "--format", "json"], cwd=out)
-    result.command = call.command
-    try:
-        export = call.parse(MetricsExport)
-    except DponeCallError as exc:
-        result.block(exc.blocker)
-        result.domains.append(missing("observability", f"metrics-export gave no verdict: {call.describe()}"))
+    export, _ = ask_dpone(result, adapter, "observability_evidence", argv, MetricsExport, "observability", out)
+    if export is None:
         return result
     result.block(*export.blockers)
     result.artifacts.update(
@@ -95,20 +98,15 @@ def produce(
     )
     metrics = {m["name"]: m["value"] for m in read_json(export.json_report_path).get("metrics", [])}
     # ---- SLOs
-    slo_call = adapter.cli(
-        "observability_evidence",
-        [
-            "ops",
-            "slo-evaluate",
-            "--metrics-json",
-            json.dumps(metrics),
-            "--objectives-json",
-            json.dumps(OBJECTIVES),
-            "--format",
-            "json",
-        ],
-        cwd=out,
-    )
+    slo_argv = [
+        "ops",
+        "slo-evaluate",
+        "--metrics-json",
+        json.dumps(metrics),
+        "--objectives-json",
+        json.dumps(OBJECTIVES),
+    ]
+    slo_call = adapter.cli("observability_evidence", [*slo_argv, "--format", "json"], cwd=out)
     slo_passed = False
     try:
         slo = slo_call.parse(SloReport)
@@ -120,21 +118,9 @@ def produce(
     # ---- indexes
     checked, bad = verify_metrics_index(Path(export.metrics_index_path))
     result.block(*(f"observability.index_checksum_mismatch:{name}" for name in bad))
+    index_argv = ["ops", "artifact-index", "--output-dir", str(out / "artifact_index"), "--release", release]
     index_call = adapter.cli(
-        "observability_evidence",
-        [
-            "ops",
-            "artifact-index",
-            "--output-dir",
-            str(out / "artifact_index"),
-            "--release",
-            release,
-            "--root",
-            str(export_dir),
-            "--format",
-            "json",
-        ],
-        cwd=out,
+        "observability_evidence", [*index_argv, "--root", str(export_dir), "--format", "json"], cwd=out
     )
     index_passed = False
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dpone_certify.gates.records import GateRecord
+from dpone_certify.certification.records import GateRecord
 from dpone_certify.release.common import ProducerResult, missing, produced, read_json
 from dpone_certify.settings import Profile
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dpone_certify.certification.records import GateRecord
 from dpone_certify.dpone.adapter import DponeAdapter, DponeCallError
 from dpone_certify.dpone.models import ReadinessReport
-from dpone_certify.gates.records import GateRecord
 from dpone_certify.release.common import Domain, DomainStatus, domains_of
 
 PRODUCTION_DEFAULT = ("cdc", "performance", "security", "supply_chain", "governance", "docs")
@@ -121,3 +121,40 @@ def evaluate(
             }
         )
     return Readiness(report, blockers, shown, passed_in, table, str(out / f"{command.replace('-', '_')}.json"))
+
+
+@dataclass
+class ReadinessVerdict:
+    """What a release gate's record says about dpone's readiness answer."""
+
+    passed: bool
+    level: str
+    metrics: dict[str, float]
+    summary: str
+    case_missing: list[str]
+
+
+def verdict_of(outcome: Readiness) -> ReadinessVerdict:
+    report = outcome.report
+    case_missing = [b.split(":", 1)[1] for b in outcome.blockers if b.startswith("local_matrix.case_missing:")]
+    counts = {s: sum(1 for row in outcome.table if row["status"] == s) for s in ("produced", "failed", "missing")}
+    metrics = {
+        "score": float(report.score) if report else 0.0,
+        "domains_produced": float(counts["produced"]),
+        "domains_failed": float(counts["failed"]),
+        "domains_missing": float(counts["missing"]),
+        "domains_passed_by_dpone": float(sum(row["dpone_passed"] for row in outcome.table)),
+    }
+    if report and report.matrix:
+        metrics["cases_required"] = float(len(report.matrix.get("required_cases") or []))
+        metrics["cases_covered"] = float(len(report.matrix.get("covered_cases") or []))
+        metrics["cases_missing"] = float(len(report.matrix.get("missing_cases") or []))
+    level = report.level if report else "no verdict"
+    summary = (
+        f"Level **{level}**, score {metrics['score']:.2f}. Domains handed to dpone: "
+        f"{', '.join(sorted(outcome.argv_domains)) or 'none'}; missing (no real producer output): "
+        f"{', '.join(r['domain'] for r in outcome.table if not r['passed_to_dpone']) or 'none'}."
+        + (f" {len(case_missing)} required local-service case(s) not covered." if case_missing else "")
+    )
+    passed = bool(report and report.passed) and not outcome.blockers
+    return ReadinessVerdict(passed=passed, level=level, metrics=metrics, summary=summary, case_missing=case_missing)

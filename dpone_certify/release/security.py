@@ -15,10 +15,10 @@ from typing import Any
 
 import yaml
 
-from dpone_certify.dpone.adapter import DponeAdapter, DponeCallError
+from dpone_certify.dpone.adapter import DponeAdapter
 from dpone_certify.dpone.release_models import SecurityAudit
 from dpone_certify.matrix.records import CaseRecord
-from dpone_certify.release.common import ProducerResult, missing, produced, write_json
+from dpone_certify.release.common import ProducerResult, ask_dpone, missing, produced, write_json
 from dpone_certify.secrets import redact, secret_values_from_env
 
 NO_FINDINGS = "security.no_findings"
@@ -149,16 +149,12 @@ def produce(
     argv = ["ops", "security-audit", "--manifest-json", json.dumps({"manifests": combined}, default=str)]
     if log_text:
         argv += ["--log-text", log_text]
-    call = adapter.cli("security_evidence", [*argv, "--format", "json"], cwd=out)
+    result.extra["log_text_truncated"] = truncated
+    audit, call = ask_dpone(result, adapter, "security_evidence", argv, SecurityAudit, "security", out)
     result.command = (
         "dpone ops security-audit --manifest-json '<the generated manifests>' --log-text '<dpone run logs>'"
     )
-    result.extra["log_text_truncated"] = truncated
-    try:
-        audit = call.parse(SecurityAudit)
-    except DponeCallError as exc:
-        result.block(exc.blocker)
-        result.domains.append(missing("security", f"dpone ops security-audit gave no verdict: {call.describe()}"))
+    if audit is None:
         return result
     audit_path = write_json(out / "security_audit.json", call.payload)  # dpone's stdout, as printed
     result.artifacts["report"] = str(audit_path)

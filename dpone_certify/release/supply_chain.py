@@ -24,9 +24,9 @@ from email.parser import Parser
 from importlib import metadata
 from pathlib import Path
 
-from dpone_certify.dpone.adapter import DponeAdapter, DponeCallError
+from dpone_certify.dpone.adapter import DponeAdapter
 from dpone_certify.dpone.release_models import SupplyChainAttestation
-from dpone_certify.release.common import ProducerResult, missing, produced
+from dpone_certify.release.common import ProducerResult, ask_dpone, missing, produced
 
 COMMIT_ENV = "DPONE_CERTIFY_DPONE_COMMIT_SHA"
 SIGNING_ENV = "DPONE_CERTIFY_SIGNING_SECRET"  # "SECRET" in the name: redacted and secret-scanned like any secret
@@ -180,13 +180,8 @@ def produce(
     ]
     if key:
         argv += ["--signing-key", key, "--signing-key-id", SIGNING_ENV.lower()]
-    call = adapter.cli("supply_chain_evidence", [*argv, "--format", "json"], cwd=out)
-    result.command = call.command
-    try:
-        report = call.parse(SupplyChainAttestation)
-    except DponeCallError as exc:
-        result.block(exc.blocker)
-        result.domains.append(missing("supply_chain", f"dpone supply-chain attest gave no verdict: {call.describe()}"))
+    report, _ = ask_dpone(result, adapter, "supply_chain_evidence", argv, SupplyChainAttestation, "supply_chain", out)
+    if report is None:
         return result
     result.block(*report.blockers)
     result.artifacts["report"] = report.bundle_path

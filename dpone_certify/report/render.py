@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -20,17 +18,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from dpone_certify.gates.keys import ALL_GATES
-from dpone_certify.gates.presentation import UNVERIFIED_LABEL, evidence_label, reproduce_hint
-from dpone_certify.gates.records import GateRecord
+from dpone_certify.certification.keys import ALL_GATES
+from dpone_certify.certification.labels import UNVERIFIED_LABEL, evidence_label, reproduce_hint
+from dpone_certify.certification.layout import RECORD_FILE, EvidenceLayout
+from dpone_certify.certification.records import GateRecord
+from dpone_certify.evidence.atomic import atomic_write_text
 from dpone_certify.matrix.records import EvidenceStatus
 from dpone_certify.runbooks import Remediation, remediations_for
 from dpone_certify.secrets import redact, redact_obj
 
 # The gates of group `full_certification` in dependency order (tests pin this to the Definitions).
 GATE_ORDER: tuple[str, ...] = ALL_GATES
-RECORD_FILE = "gate_record.json"
-MATRIX_RUN_FILE = "source_sink_matrix/matrix_run.json"
 REPORT_STEM = "remediation_report"
 MAX_MATRIX_CASES_LISTED = 50
 
@@ -221,16 +219,17 @@ def collect(root: Path, run_id: str, expected_gates: Iterable[str] = ()) -> RunR
     """Read the run folder. `expected_gates` (e.g. the run's asset selection) adds a `no_record` section for
     every expected gate that left no record; without it, only the gates that wrote a record are listed."""
     root = Path(root)
-    run_dir = root / "runs" / run_id
+    layout = EvidenceLayout(root, run_id)
+    run_dir = layout.run_dir
     present = {p.parent.name for p in run_dir.glob(f"*/{RECORD_FILE}")} if run_dir.is_dir() else set()
-    matrix_path = run_dir / MATRIX_RUN_FILE
+    matrix_path = layout.matrix_run_path
     if matrix_path.exists():
         present.add("source_sink_matrix")
     gates = _order(present | set(expected_gates))
     sections = [
         _matrix_section(matrix_path, str(root))
-        if gate == "source_sink_matrix" and matrix_path.exists() and not (run_dir / gate / RECORD_FILE).exists()
-        else _section(run_dir / gate / RECORD_FILE, gate, str(root))
+        if gate == "source_sink_matrix" and matrix_path.exists() and not layout.record_path(gate).exists()
+        else _section(layout.record_path(gate), gate, str(root))
         for gate in gates
     ]
     records = [s for s in sections if s.evidence_status is not None]
@@ -241,7 +240,7 @@ def collect(root: Path, run_id: str, expected_gates: Iterable[str] = ()) -> RunR
     else:
         verdict = "PASSED"
     profile = release = None
-    for path in (run_dir / g / RECORD_FILE for g in gates):
+    for path in (layout.record_path(g) for g in gates):
         if path.exists():
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
@@ -259,7 +258,7 @@ def collect(root: Path, run_id: str, expected_gates: Iterable[str] = ()) -> RunR
         release=release,
         unverified=any(s.evidence_status == EvidenceStatus.UNVERIFIED.value for s in sections),
         gates=sections,
-        matrix=_matrix(run_dir / MATRIX_RUN_FILE),
+        matrix=_matrix(matrix_path),
     )
 
 
@@ -473,15 +472,7 @@ def report_json(report: RunReport) -> dict[str, Any]:
 
 
 def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, text, durable=False)
 
 
 def write_report(

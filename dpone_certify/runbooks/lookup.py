@@ -22,9 +22,9 @@ from importlib import resources
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
 
-from dpone_certify.gates.keys import ALL_GATES
+from dpone_certify.certification.keys import ALL_GATES
 
 CATALOGUE_FILE = "remediations.yaml"
 GENERIC_PATTERN = "*"
@@ -50,10 +50,8 @@ class CatalogueError(ValueError):
     """The remediation catalogue is malformed; the message names the offending entry."""
 
 
-class RunbookEntry(BaseModel):
-    """One validated entry of `remediations.yaml`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Guidance(BaseModel):
+    """What a catalogue entry says about a blocker (shared by the entry and the lookup's answer)."""
 
     blocker: str
     gate: str
@@ -62,6 +60,12 @@ class RunbookEntry(BaseModel):
     reproduce: list[str]
     fix: list[str]
     do_not: list[str]
+
+
+class RunbookEntry(Guidance):
+    """One validated entry of `remediations.yaml`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     @field_validator("blocker", "gate", "meaning")
     @classmethod
@@ -80,7 +84,8 @@ class RunbookEntry(BaseModel):
         return items
 
     @model_validator(mode="after")
-    def _consistent(self) -> RunbookEntry:
+    def _consistent(self, info: ValidationInfo) -> RunbookEntry:
+        asset_keys = (info.context or {}).get("asset_keys", ASSET_KEYS)
         names = self.placeholders
         if len(set(names)) != len(names):
             raise ValueError(f"placeholder used twice in blocker {self.blocker!r}")
@@ -88,7 +93,7 @@ class RunbookEntry(BaseModel):
         if gate_ref is not None:
             if gate_ref.group(1) not in names:
                 raise ValueError(f"gate {self.gate!r} is not a placeholder of blocker {self.blocker!r}")
-        elif self.gate not in ASSET_KEYS:
+        elif self.gate not in asset_keys:
             raise ValueError(f"gate {self.gate!r} is not an asset key of the code location")
         if not any(DAGSTER_MATERIALIZE in command for command in self.reproduce):
             raise ValueError(f"reproduce must contain a `{DAGSTER_MATERIALIZE}` command")
@@ -111,18 +116,11 @@ class RunbookEntry(BaseModel):
         return [self.meaning, *self.inspect, *self.reproduce, *self.fix, *self.do_not]
 
 
-class Remediation(BaseModel):
-    """What the person on call gets for one blocker."""
+class Remediation(Guidance):
+    """What the person on call gets for one blocker (`blocker`: the concrete blocker that was looked up)."""
 
-    blocker: str  # the concrete blocker that was looked up
     pattern: str  # the catalogue entry's `blocker` that matched, or "*" for the generic triage
     known: bool  # False when no entry matched
-    gate: str
-    meaning: str
-    inspect: list[str]
-    reproduce: list[str]
-    fix: list[str]
-    do_not: list[str]
 
 
 @dataclass(frozen=True)
@@ -158,7 +156,8 @@ def _compile(entry: RunbookEntry) -> _CompiledPattern:
     return _CompiledPattern(entry, re.compile("".join(parts)), tuple(names), specificity)
 
 
-def _validate(raw: Any) -> tuple[RunbookEntry, ...]:
+def _validate(raw: Any, asset_keys: Iterable[str] | None = None) -> tuple[RunbookEntry, ...]:
+    context = {"asset_keys": frozenset(asset_keys if asset_keys is not None else ASSET_KEYS)}
     if not isinstance(raw, list):
         raise CatalogueError(f"{CATALOGUE_FILE} must be a YAML list of entries, got {type(raw).__name__}")
     entries: list[RunbookEntry] = []
@@ -166,7 +165,7 @@ def _validate(raw: Any) -> tuple[RunbookEntry, ...]:
     for number, item in enumerate(raw, start=1):
         name = item.get("blocker", "<no blocker field>") if isinstance(item, dict) else repr(item)
         try:
-            entry = RunbookEntry.model_validate(item)
+            entry = RunbookEntry.model_validate(item, context=context)
         except ValidationError as exc:
             raise CatalogueError(f"{CATALOGUE_FILE} entry #{number} ({name!r}) is invalid:\n{exc}") from exc
         if entry.blocker in seen:
@@ -177,13 +176,14 @@ def _validate(raw: Any) -> tuple[RunbookEntry, ...]:
     return tuple(entries)
 
 
-def parse_catalogue(text: str) -> list[RunbookEntry]:
-    """Parse and validate catalogue YAML text. Raises `CatalogueError` naming the first bad entry."""
+def parse_catalogue(text: str, asset_keys: Iterable[str] | None = None) -> list[RunbookEntry]:
+    """Parse and validate catalogue YAML text (gates must be among `asset_keys`, default: the code location's).
+    Raises `CatalogueError` naming the first bad entry."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise CatalogueError(f"{CATALOGUE_FILE} is not valid YAML: {exc}") from exc
-    return list(_validate(raw))
+    return list(_validate(raw, asset_keys))
 
 
 @cache

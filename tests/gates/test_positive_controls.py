@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dpone_certify.gates.matrix import positive_controls
+from dpone_certify.certification.matrix_certification import positive_controls
 from dpone_certify.matrix.records import CaseRecord, CaseSettings, CaseStatus, EvidenceStatus
 from dpone_certify.settings import Profile
 
