@@ -36,7 +36,7 @@ CONFIG_CODES = frozenset(
 )
 INCREMENTAL = frozenset({"incremental_append", "incremental_merge", "xmin"})
 _UNSUPPORTED = re.compile(
-    r"(?:Неподдерживаемая стратегия|Unsupported [A-Za-z]+ load strategy|Unsupported load strategy)\s*:\s*([a-z_]+)"
+    r"(?:Неподдерживаемая стратегия|Unsupported [A-Za-z]+ load strategy|Unsupported load strategy)\s*:\s*([a-z0-9_]+)"
 )
 _MISSING_RELATION = re.compile(r'(?<!of )relation "([^"]+)" does not exist')
 _MISSING_COLUMN = re.compile(r'column "?(__dpone__[a-z_]+)"? (?:of relation "[^"]+" )?does not exist')

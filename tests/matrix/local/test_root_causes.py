@@ -56,6 +56,10 @@ def test_unsupported_strategy_missing_state_target_and_technical_columns() -> No
     assert [c.name for c in classify(_payload(unsupported), 1, stage="load1", source="api", strategy="s")] == [
         "strategy.unsupported:api:snapshot_diff"
     ]
+    scd2 = "ValueError: Неподдерживаемая стратегия: scd2. Поддерживаемые: full_refresh"
+    assert [c.name for c in classify(_payload(scd2), 1, stage="load1", source="api", strategy="scd2")] == [
+        "strategy.unsupported:api:scd2"
+    ]
     missing = 'UndefinedTable: relation "dst.orders" does not exist\nLINE 1: SELECT MAX("updated_at") as max_val'
     assert [
         c.name for c in classify(_payload(missing), 1, stage="load1", source="api", strategy="incremental_append")
