@@ -2,31 +2,32 @@
 
 `dpone-certify run` is `dagster asset materialize -m dpone_certify.definitions --select group:full_certification
 --partition-range <first>...<last>` run in-process on the local instance, followed by a verdict table and the
-remediation of every blocker. Exit 0 when every required gate passed, 1 when one failed, 2 on usage errors."""
+remediation of every blocker.
+
+Exit codes: 0 every selected gate ran and passed; 1 certification failed (a gate failed or did not run);
+2 usage error (bad arguments, unknown case or asset key); 3 the run cannot start (settings, evidence root,
+dpone interpreter: checked before any gate runs, see dpone_certify/startup.py). `verify` adds 3 for a root
+that holds no evidence chain."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, NoReturn
 
-import dagster as dg
 from dagster import DagsterInstance
 
 from dpone_certify.settings import Profile
 
+CODE_LOCATION = "dpone_certify"  # workspace.yaml's location_name
+
 
 def _instance() -> DagsterInstance:
+    from dpone_certify.startup import open_instance
 
-    if os.environ.get("DAGSTER_HOME"):
-        return dg.DagsterInstance.get()
-    if Path("dagster.yaml").exists():
-        return dg.DagsterInstance.from_config(".")
-    return dg.DagsterInstance.ephemeral()
+    return open_instance()  # under a lock: two first runs on a fresh home both start
 
 
 def usage_error(message: str) -> NoReturn:
@@ -42,6 +43,12 @@ def _selection(cases: list[str], assets: list[str]) -> tuple[list[str], list[str
     unknown = [c for c in cases if c not in known]
     if unknown:
         usage_error(f"unknown case id(s): {', '.join(unknown)} (see `dpone-certify cases`)")
+    from dpone_certify.definitions import defs
+    from dpone_certify.startup import unknown_assets
+
+    bad = unknown_assets(assets, (k.to_user_string() for k in defs.resolve_all_asset_keys()))
+    if bad:
+        usage_error(f"unknown asset key(s) for --select: {', '.join(bad)} (the gates are listed in the README)")
     return (cases or known), assets
 
 
@@ -49,17 +56,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     import dagster as dg
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-    from dpone_certify.definitions import ASSETS, defs
+    from dpone_certify.definitions import ASSETS, REPORT_ASSETS, defs
     from dpone_certify.gates.release import RELEASE_ASSETS
+    from dpone_certify.startup import (
+        EXIT_CANNOT_START,
+        StartupError,
+        check_run,
+        gates_not_run,
+        required_not_selected,
+    )
 
     keys, assets = _selection(args.case or [], args.select or [])
+    try:
+        check_run(args)  # before any gate runs: a run that cannot start says why, in one line
+    except StartupError as exc:
+        print(f"dpone-certify: cannot start: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_START
     config: dict[str, object] = {}
     for name in ("profile", "evidence_root", "release", "row_count", "max_parallel", "dpone_python"):
         value = getattr(args, name)
         if value is not None:
             config[name] = value
     if not assets:
-        gates = ASSETS + RELEASE_ASSETS if args.release_gates else ASSETS
+        gates = ASSETS + REPORT_ASSETS + (RELEASE_ASSETS if args.release_gates else [])
         assets = [a.key.to_user_string() for a in gates]
     selection = [dg.AssetKey.from_user_string(a) for a in assets]
     if len(keys) == 1:
@@ -73,24 +92,73 @@ def cmd_run(args: argparse.Namespace) -> int:
         if idx != list(range(idx[0], idx[-1] + 1)):
             usage_error("--case values must form a contiguous range of the catalogue; run them one by one")
         tags = {ASSET_PARTITION_RANGE_START_TAG: order[idx[0]], ASSET_PARTITION_RANGE_END_TAG: order[idx[-1]]}
-    job = defs.resolve_implicit_global_asset_job_def()
-    instance = _instance()
-    result = job.execute_in_process(
-        asset_selection=selection,
-        instance=instance,
-        tags=tags,
-        run_config={"resources": {"certify": {"config": config}}} if config else None,
-        raise_on_error=False,
-    )
-    evaluations = result.get_asset_check_evaluations()
+    from dpone_certify import console
     from dpone_certify.resources import CertifyResource
 
-    root = CertifyResource(evidence_root=args.evidence_root).root()
-    print(render_verdict(result.run_id, evaluations, str(root)))
-    return 0 if result.success else 1
+    certify = CertifyResource.model_validate({k: v for k, v in config.items() if k in CertifyResource.model_fields})
+    root = certify.root()
+    job, steps = _job_for(defs, selection)
+    tags.update(run_tags(certify))
+    outcome = console.execute(
+        job,
+        asset_selection=selection,
+        instance=_instance(),
+        tags=tags,
+        run_config={"resources": {"certify": {"config": config}}} if config else None,
+        root=root,
+        total_cases=len(keys),
+        total_steps=steps,
+        verbose=args.verbose,
+    )
+    result = outcome.result
+    # The gates' verdicts; the per-case verdicts and the report's restatement are shown by the summary below.
+    evaluations = [] if result is None else [
+        ev for ev in result.get_asset_check_evaluations()
+        if ev.check_name == "verdict" and ev.asset_key.path[-1] != "certification_report"
+    ]  # fmt: skip
+    gates = [a for a in assets if a != "certification_report"]  # the report is no gate: it has no gate verdict
+    not_run = gates_not_run(gates, evaluations)
+    verdict = render_verdict(
+        outcome.run_id, evaluations, str(root), not_run=not_run, not_selected=required_not_selected(assets)
+    )
+    print(console.final_screen(outcome, verdict))
+    return 0 if result is not None and result.success and not not_run else 1
 
 
-def render_verdict(run_id: str, evaluations: Sequence[Any], root: str) -> str:
+def _job_for(defs: Any, selection: list[Any]) -> tuple[Any, int]:
+    """The `full_certification` job when the selection is inside it (so its runs show on the job's page), else
+    the ad-hoc asset job; and the number of steps (assets and their checks) the selection runs."""
+    full = defs.resolve_job_def("full_certification")
+    graph = defs.resolve_asset_graph()
+    keys = set(selection)
+    steps = len(keys) + sum(1 for check in graph.asset_check_keys if check.asset_key in keys)
+    if keys <= set(full.asset_layer.selected_asset_keys):
+        return full, steps
+    return defs.resolve_implicit_global_asset_job_def(), steps
+
+
+def run_tags(certify: Any) -> dict[str, str]:
+    """Profile, release and dpone version on every run (the verdict is added by certification_report)."""
+    from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
+
+    from dpone_certify.report.asset import TAG_DPONE_VERSION, TAG_PROFILE, TAG_RELEASE, certify_dpone_version
+
+    return {
+        TAG_PROFILE: certify.resolved_profile().value,
+        TAG_RELEASE: certify.release_name(),
+        TAG_DPONE_VERSION: certify_dpone_version(certify) or "unknown",
+        # What a run launched from the UI carries: without it, the job's page filters in-process runs out.
+        REPOSITORY_LABEL_TAG: f"__repository__@{CODE_LOCATION}",
+    }
+
+
+def render_verdict(
+    run_id: str,
+    evaluations: Sequence[Any],
+    root: str,
+    not_run: Sequence[str] = (),
+    not_selected: Sequence[str] = (),
+) -> str:
     from dpone_certify.certification.keys import ALL_GATES
 
     order = {gate: i for i, gate in enumerate(ALL_GATES)}
@@ -100,19 +168,27 @@ def render_verdict(run_id: str, evaluations: Sequence[Any], root: str) -> str:
     unverified = False
     for ev in evaluations:
         key = ev.asset_key.to_user_string()
-        lines.append(
-            f"{key:32} {'PASS' if ev.passed else 'FAIL':8} {ev.severity.value:8} {(ev.description or '')[:160]}"
-        )
+        # A WARN check that did not pass is a gate not required here (e.g. the self-test under contract): N/A.
+        required = ev.severity.value == "ERROR"
+        word = "PASS" if ev.passed else ("FAIL" if required else "N/A")
+        lines.append(f"{key:32} {word:8} {ev.severity.value:8} {(ev.description or '')[:160]}")
         unverified |= "UNVERIFIED" in (ev.description or "")
-        if not ev.passed:
+        if not ev.passed and required:
             failed.append(key)
-    if failed:
+    if not_run:  # never CERTIFIED for work that did not run
+        verdict = f"NOT CERTIFIED: {len(not_run)} selected gate(s) left no verdict (did not run): {', '.join(not_run)}"
+    elif failed:
         verdict = f"NOT CERTIFIED: {len(failed)} gate(s) failed"
         verdict += "; the evidence includes dpone's UNVERIFIED simulation (contract profile)" if unverified else ""
     elif unverified:
         verdict = (
             "NOT A CERTIFICATION: every selected gate passed, but on dpone's UNVERIFIED simulation "
             "(contract profile); real evidence needs --profile local"
+        )
+    elif not_selected:  # CERTIFIED only when every required gate ran
+        verdict = (
+            f"NOT A CERTIFICATION: every selected gate passed on real evidence, but {len(not_selected)} required "
+            f"gate(s) were not selected: {', '.join(not_selected)}"
         )
     else:
         verdict = "CERTIFIED: every selected gate passed on real evidence"
@@ -159,9 +235,9 @@ def cmd_cases(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from dpone_certify.evidence.__main__ import main as verify_main
+    from dpone_certify.evidence.__main__ import run_verify
 
-    return verify_main(["verify", args.root, *(["--json"] if args.json else [])])
+    return run_verify(args, prog="dpone-certify")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -183,7 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--row-count", dest="row_count", type=int)
     run.add_argument("--max-parallel", dest="max_parallel", type=int)
     run.add_argument("--dpone-python", dest="dpone_python", help="python of another dpone build to certify")
+    run.add_argument("--verbose", action="store_true", help="stream Dagster's event stream (it is always in the log)")
     run.set_defaults(func=cmd_run)
+    from dpone_certify.report.commands import add_subcommands
+
+    add_subcommands(sub)
     accept = sub.add_parser("accept-baseline", help="accept the latest matrix measurement as benchmark baseline")
     accept.add_argument("--evidence-root", dest="evidence_root")
     accept.set_defaults(func=cmd_accept_baseline)
@@ -194,9 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
     cases.add_argument("--json", action="store_true")
     cases.set_defaults(func=cmd_cases)
     verify = sub.add_parser("verify", help="verify an evidence root offline (same as python -m dpone_certify.evidence)")
-    verify.add_argument("root")
-    verify.add_argument("--json", action="store_true")
+    from dpone_certify.chain_cli import add_chain_parser
+    from dpone_certify.evidence.__main__ import add_verify_arguments
+
+    add_verify_arguments(verify)
     verify.set_defaults(func=cmd_verify)
+    add_chain_parser(sub, _instance)
     return parser
 
 

@@ -48,6 +48,8 @@ def test_failing_gate_exits_one_and_names_what_to_fix_first(workdir: Path, capsy
     lines = [line for line in out.splitlines() if line.split(" ")[0] in ("certification_plan", "evidence_chain")]
     assert lines[0].startswith("certification_plan") and lines[-1].startswith("evidence_chain")  # graph order
     assert "What to fix first: benchmark_baseline" in out  # the shipped baseline covers the full matrix only
+    (selftest,) = [line for line in out.splitlines() if line.startswith("reconciliation_selftest ")]
+    assert selftest.split()[1:3] == ["N/A", "WARN"]  # not run under contract, not required, not a failure
 
 
 def test_explain_and_cases(capsys: pytest.CaptureFixture[str]) -> None:

@@ -153,6 +153,8 @@ def record_failure(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dict[str
         TAG_REPORT: str(paths.markdown),
         TAG_REPORT_HTML: str(paths.html),
     }
+    if TAG_VERDICT in run.tags:  # certification_report already tagged the certification verdict: keep it
+        tags.pop(TAG_VERDICT)
     instance.add_run_tags(run.run_id, tags)
     return tags
 

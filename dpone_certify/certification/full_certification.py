@@ -77,10 +77,17 @@ CERTIFICATION_PLAN = GateSpec(
 )
 
 # Hand-written assets: the spec only places them in the graph.
+RECONCILIATION_SELFTEST = GateSpec(
+    "reconciliation_selftest",
+    "Our reconciliation proves itself on the cases' engines before the matrix uses it (hand-written: no dpone "
+    "call; `gates/selftest.py`).",
+    plan_steps=(),  # ours, not a step of dpone's plan
+    kinds=frozenset({"postgres"}),
+)
 SOURCE_SINK_MATRIX = GateSpec(
     "source_sink_matrix",
     "One partition per dpone matrix case (hand-written: partitioned, runs the cases itself).",
-    ("certification_plan",),
+    ("certification_plan", "reconciliation_selftest"),
     scanned=False,  # security loads the matrix separately, per case
 )
 MATRIX_REPORT = GateSpec("matrix_report", "dpone's report over this run's cases", ("source_sink_matrix",), indexed=True)
@@ -362,6 +369,7 @@ def _index_judge(inputs: GateInputs, index: ArtifactIndex) -> Judgement:
 
 _BEFORE_INDEX: tuple[GateSpec, ...] = (
     CERTIFICATION_PLAN,
+    RECONCILIATION_SELFTEST,
     SOURCE_SINK_MATRIX,
     MATRIX_REPORT,
     BENCHMARK_BASELINE,

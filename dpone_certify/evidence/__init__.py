@@ -5,8 +5,13 @@ Evidence root layout:
     <root>/runs/<run_id>/<asset_key>/...   files each gate wrote (absolute paths)
     <root>/chain/                          dpone's evidence chain folder
     <root>/chain_head.json                 head anchor outside the chain folder (chain.ChainHead)
-    <root>/chain.lock                      lock serialising appends (and verification)
+    <root>/chain.lock                      lock serialising appends (verification waits on it, read-only)
+    <root>/chain_halt.json                 present while the chain is halted by a break (guard.py)
+    <root>/acknowledgments/<ack_id>/       a person's acknowledgment of a halt, itself a chain entry
     <root>/store/                          content-addressed store (store.EvidenceStore)
+
+A break stops the chain: guard.guarded_append verifies before and after each append and halts on any break
+until acknowledge.acknowledge (`dpone-certify chain acknowledge`) records who and why.
 """
 
 from dpone_certify.evidence.chain import (

@@ -1,8 +1,9 @@
 """`python -m dpone_certify.evidence verify <evidence-root>` (console script `dpone-certify-verify`).
 
 Exit codes: 0 the evidence is intact; 1 it is not (each break is printed with its class, release, position
-and artifact); 2 usage error (bad arguments, the root does not exist, an unreadable --expected-head).
-No Dagster needed: an auditor runs this on a copy of the evidence root.
+and artifact); 2 usage error (bad arguments, the root does not exist, an unreadable --expected-head);
+3 there is no evidence chain at the root (nothing to verify: no chain, no head, no store manifest).
+Verification writes nothing into the root. No Dagster needed: an auditor runs this on a copy of the root.
 """
 
 from __future__ import annotations
@@ -13,10 +14,29 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dpone_certify.evidence.chain import ChainHead, coerce_head
 from dpone_certify.evidence.verify import REMEDIATION, verify_evidence
 
 PROG = "python -m dpone_certify.evidence"
+EXIT_INTACT, EXIT_BROKEN, EXIT_USAGE, EXIT_NO_CHAIN = 0, 1, 2, 3
+
+
+def add_verify_arguments(verify: argparse.ArgumentParser) -> None:
+    verify.add_argument("root", help="the evidence root (holds chain/, chain_head.json, runs/, store/)")
+    verify.add_argument("--json", action="store_true", help="print the full report as JSON")
+    verify.add_argument("--no-dpone", action="store_true", help="skip dpone's own evidence-chain-verify")
+    verify.add_argument(
+        "--expected-head",
+        metavar="FILE|JSON|HASH",
+        help="a head anchored elsewhere: a file from `dpone-certify chain export-head` (or a chain_head.json "
+        "copy), its JSON text, or just the latest chain hash",
+    )
+    verify.add_argument(
+        "--public-key",
+        metavar="PEM",
+        help="verify the expected head's signature with this Ed25519 key (a break when it does not verify)",
+    )
+    verify.add_argument("--no-store", action="store_true", help="skip re-hashing the content-addressed store")
+    verify.add_argument("--store", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for scripts
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,19 +44,59 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     verify = sub.add_parser(
         "verify",
-        help="verify the evidence chain, every artifact index and every artifact they list",
+        help="verify the evidence chain, every artifact index, every artifact they list and the store",
         description="Verify <evidence-root>: dpone's evidence-chain-verify plus our strict checks.",
     )
-    verify.add_argument("root", help="the evidence root (holds chain/, chain_head.json, runs/, store/)")
-    verify.add_argument("--json", action="store_true", help="print the full report as JSON")
-    verify.add_argument("--no-dpone", action="store_true", help="skip dpone's own evidence-chain-verify")
-    verify.add_argument(
-        "--expected-head",
-        metavar="FILE",
-        help="a head anchored elsewhere (JSON of chain_head.json, e.g. copied from Dagster metadata)",
-    )
-    verify.add_argument("--store", action="store_true", help="also re-hash every object in the store")
+    add_verify_arguments(verify)
     return parser
+
+
+def run_verify(args: argparse.Namespace, prog: str = PROG) -> int:
+    from dpone_certify.evidence.signing import SignatureError, load_expected
+
+    root = Path(args.root)
+    if not root.is_dir():
+        print(f"{prog} verify: evidence root {root} does not exist or is not a folder", file=sys.stderr)
+        return EXIT_USAGE
+    expected = None
+    if args.expected_head:
+        try:
+            expected = load_expected(args.expected_head, public_key=Path(args.public_key) if args.public_key else None)
+        except (ValueError, SignatureError) as exc:
+            print(f"{prog} verify: cannot use --expected-head: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    elif args.public_key:
+        print(f"{prog} verify: --public-key needs --expected-head (the signed head file)", file=sys.stderr)
+        return EXIT_USAGE
+    report = verify_evidence(
+        root,
+        run_dpone=not args.no_dpone,
+        expected_head=expected.head if expected else None,
+        expected_hash=expected.latest_hash if expected else None,
+        head_signature_ok=expected.signature_ok if expected else None,
+        check_store=not args.no_store,
+    )
+    if expected is not None:
+        report.notes.insert(0, expected.note)
+    if args.json:
+        print(json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=True))
+    else:
+        print(report.summary())
+        for item in report.breaks:
+            print(f"BREAK {item.describe()}")
+            print(f"      remediation: {REMEDIATION[item.break_class]}")
+        for item in report.acknowledged:
+            print(f"ACKNOWLEDGED {item.describe()}")
+        if report.dpone_broken_entries:
+            print(f"dpone broken_entries: {', '.join(report.dpone_broken_entries)}")
+        extra = [b for b in report.blockers if not any(b == x.blocker for x in report.breaks)]
+        if extra and not report.empty:
+            print(f"other blockers: {', '.join(extra)}")
+        for note in report.notes:
+            print(f"note: {note}")
+    if report.empty:
+        return EXIT_NO_CHAIN
+    return EXIT_INTACT if report.intact else EXIT_BROKEN
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,33 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: 0 for --help, 2 for usage errors
         return exc.code if isinstance(exc.code, int) else 2
-    root = Path(args.root)
-    if not root.is_dir():
-        print(f"{PROG} verify: evidence root {root} does not exist or is not a folder", file=sys.stderr)
-        return 2
-    expected: ChainHead | None = None
-    if args.expected_head:
-        try:
-            expected = coerce_head(Path(args.expected_head).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            print(f"{PROG} verify: cannot read --expected-head {args.expected_head}: {exc}", file=sys.stderr)
-            return 2
-    report = verify_evidence(root, run_dpone=not args.no_dpone, expected_head=expected, check_store=args.store)
-    if args.json:
-        print(json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=True))
-    else:
-        print(report.summary())
-        for item in report.breaks:
-            print(f"BREAK {item.describe()}")
-            print(f"      remediation: {REMEDIATION[item.break_class]}")
-        if report.dpone_broken_entries:
-            print(f"dpone broken_entries: {', '.join(report.dpone_broken_entries)}")
-        extra = [b for b in report.blockers if not any(b == x.blocker for x in report.breaks)]
-        if extra:
-            print(f"other blockers: {', '.join(extra)}")
-        for note in report.notes:
-            print(f"note: {note}")
-    return 0 if report.intact else 1
+    return run_verify(args)
 
 
 if __name__ == "__main__":

@@ -95,14 +95,21 @@ def atomic_write_json(path: Path | str, payload: Any, *, durable: bool = True) -
 
 
 @contextlib.contextmanager
-def locked(path: Path | str, timeout_s: float = 600.0, *, poll_s: float = 0.02) -> Iterator[Path]:
+def locked(
+    path: Path | str, timeout_s: float = 600.0, *, poll_s: float = 0.02, create: bool = True
+) -> Iterator[Path]:
     """Hold an exclusive `flock` on `path` (created if missing) for the duration of the block.
 
-    Raises `LockTimeout` when another holder keeps it longer than `timeout_s`.
+    Raises `LockTimeout` when another holder keeps it longer than `timeout_s`. With `create=False` the lock
+    file is opened read-only and never created (FileNotFoundError when it is missing): a reader that must
+    not write into what it reads can still wait for a writer.
     """
     lock_path = Path(path)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    if create:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    else:
+        fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         deadline = time.monotonic() + max(timeout_s, 0.0)
         delay = poll_s

@@ -26,6 +26,7 @@ consistent. Its content can be anchored elsewhere too (Dagster metadata); see `v
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -46,6 +47,9 @@ ENTRY_MD_SUFFIX = "__evidence_chain.md"
 HEAD_FILENAME = "chain_head.json"
 LOCK_FILENAME = "chain.lock"
 JOURNAL_FILENAME = "chain_append.journal.json"
+HALT_FILENAME = "chain_halt.json"  # written when verification finds a break; removed by an acknowledgment
+ACK_ARTIFACT = "chain_acknowledgment.json"  # the artifact an acknowledgment entry indexes
+HALT_SCHEMA = "dpone_certify.evidence.chain_halt.v1"
 HEAD_SCHEMA = "dpone_certify.evidence.chain_head.v1"
 GATE = "evidence_chain"
 _MAX_RELEASE_PART = 120
@@ -193,6 +197,35 @@ def write_head(root: Path, head: ChainHead) -> Path:
     return atomic_write_json(Path(root) / HEAD_FILENAME, head.to_metadata())
 
 
+def read_halt(root: Path | str) -> dict[str, Any] | None:
+    """The halt record (the breaks that stopped the chain), None when the chain is not halted."""
+    path = Path(root) / HALT_FILENAME
+    if not path.exists():
+        return None
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise ChainError(f"{path} is not a halt record: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise ChainError(f"{path} is not a halt record")
+    return payload
+
+
+def write_halt(root: Path | str, *, breaks: list[dict[str, Any]], found_by: str, detail: str = "") -> dict[str, Any]:
+    """Stop the chain: record the breaks that were found. Kept until `dpone-certify chain acknowledge`."""
+    now = datetime.now(UTC).isoformat()
+    payload = {
+        "schema": HALT_SCHEMA,
+        "halt_id": hashlib.sha256(f"{now}:{found_by}".encode()).hexdigest()[:16],
+        "found_at": now,
+        "found_by": found_by,
+        "breaks": breaks,
+        "detail": detail,
+    }
+    atomic_write_json(Path(root) / HALT_FILENAME, payload)
+    return payload
+
+
 def reanchor_head(root: Path | str, *, lock_timeout_s: float = 600.0) -> ChainHead:
     """Write the head from the chain as it is now. Only for adopting a chain that was built without a head,
     after a person has verified it: it blesses whatever the chain currently holds."""
@@ -313,10 +346,14 @@ def append_release(
     artifact_index_path: Path | str,
     adapter: DponeAdapter,
     lock_timeout_s: float = 600.0,
+    lock: bool = True,
+    allow_head_mismatch: bool = False,
 ) -> AppendResult:
     """Append `release_id` (use `unique_release_id`) with its artifact index to `<root>/chain`.
 
-    See the module doc for the lock, the journal, validation and the head anchor."""
+    See the module doc for the lock, the journal, validation and the head anchor. `lock=False` when the caller
+    holds the chain lock already. `allow_head_mismatch` only for an acknowledgment: it appends to the chain as
+    it is (the person acknowledged that it no longer matches its head) and the new head covers it."""
     root = Path(root).absolute()
     chain_dir = root / CHAIN_DIRNAME
     index_path = Path(artifact_index_path).absolute()
@@ -332,7 +369,7 @@ def append_release(
             **extra,
         )
 
-    with locked(root / LOCK_FILENAME, lock_timeout_s):
+    with locked(root / LOCK_FILENAME, lock_timeout_s) if lock else contextlib.nullcontext(root):
         recovered = _recover(root)
         try:
             entries = index_entries(chain_dir)
@@ -355,7 +392,7 @@ def append_release(
                     recovered=recovered,
                 )
 
-        if head is None and entries:
+        if head is None and entries and not allow_head_mismatch:
             return failed(
                 ["chain.head_missing"],
                 f"{chain_dir} holds {len(entries)} entries but {HEAD_FILENAME} is missing: verify the chain, "
@@ -363,9 +400,14 @@ def append_release(
                 recovered=recovered,
             )
         current = head_from_entries(entries)
-        if head is not None and (head.releases, head.chain_hashes) != (
-            current.releases,
-            current.chain_hashes,
+        if (
+            not allow_head_mismatch
+            and head is not None
+            and (head.releases, head.chain_hashes)
+            != (
+                current.releases,
+                current.chain_hashes,
+            )
         ):
             return failed(
                 ["chain.head_mismatch"],

@@ -20,8 +20,10 @@ import os
 import re
 import zlib
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -83,15 +85,39 @@ class StoreStats(BaseModel):
         return self.stored_bytes / self.logical_raw_bytes if self.logical_raw_bytes else 0.0
 
 
+class StoreFinding(BaseModel):
+    """One problem in the store: `kind` is a verify.BreakClass value."""
+
+    kind: Literal["store_object_corrupt", "store_object_missing", "manifest_mismatch", "manifest_invalid"]
+    run_id: str | None = None
+    name: str | None = None
+    artifact: str = Field(description="the object or manifest file concerned")
+    detail: str
+
+
 class StoreVerification(BaseModel):
     ok: bool
     objects_checked: int
-    corrupt: list[str] = Field(default_factory=list, description="digests whose bytes no longer hash to the name")
-    missing: list[str] = Field(default_factory=list, description="'run_id:name' entries whose object is absent")
+    manifests_checked: int = 0
+    entries_checked: int = 0
+    findings: list[StoreFinding] = Field(default_factory=list)
 
     @property
     def blockers(self) -> list[str]:
-        return [f"store.object_corrupt:{d}" for d in self.corrupt] + [f"store.object_missing:{m}" for m in self.missing]
+        return list(dict.fromkeys(f"chain.{f.kind}" for f in self.findings))
+
+
+INDEX_ARTIFACT_NAME = "artifact_index/artifact_index.json"
+
+
+def artifact_store_name(path: Path, roots: Iterable[str]) -> str:
+    """The manifest name of an artifact an index lists: `<root folder name>/<path under it>` for a path under
+    one of the index's roots (a gate's output folder), else `<producer>/<file name>`."""
+    for root_dir in roots:
+        if path.is_relative_to(root_dir):
+            return f"{Path(root_dir).name}/{path.relative_to(root_dir).as_posix()}"
+    producer = path.parent.name if path.parent.name != "input" else "matrix_report"
+    return f"{producer}/{path.name}"
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -257,31 +283,129 @@ class EvidenceStore:
             return []
         return sorted(p for p in self.objects_dir.glob("??/*") if _DIGEST.match(p.name))
 
-    def verify_objects(self) -> StoreVerification:
-        """Re-hash every stored object and check that every manifest entry has its object."""
-        corrupt: list[str] = []
+    def object_content(self, obj: Path) -> tuple[bool, int]:
+        """(the object decompresses completely and its bytes hash to its name, raw size)."""
+        check = hashlib.sha256()
+        decompressor = zlib.decompressobj()
+        size = 0
+        try:
+            with obj.open("rb") as handle:
+                for chunk in iter(lambda: handle.read(CHUNK), b""):
+                    data = decompressor.decompress(chunk)
+                    check.update(data)
+                    size += len(data)
+                tail = decompressor.flush()
+                check.update(tail)
+                size += len(tail)
+            return decompressor.eof and check.hexdigest() == obj.name, size
+        except (zlib.error, OSError):
+            return False, size
+
+    def verify_objects(self, bound_indexes: Iterable[str] = ()) -> StoreVerification:
+        """Re-hash every stored object, and check every manifest entry against its object.
+
+        `bound_indexes` are the sha256 digests of artifact indexes the evidence chain records. A manifest whose
+        `artifact_index/artifact_index.json` entry is one of them is checked name by name against that index
+        (read from the store, re-hashed): an entry pointing at another object's digest is `manifest_mismatch`."""
+        findings: list[StoreFinding] = []
         objects = self._objects()
-        for obj in objects:
-            check = hashlib.sha256()
-            decompressor = zlib.decompressobj()
+        content: dict[str, tuple[bool, int]] = {}
+        # zlib and hashlib release the GIL on large buffers: a few threads re-hash in parallel.
+        with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+            checked = list(pool.map(self.object_content, objects))
+        for obj, result in zip(objects, checked, strict=True):
+            content[obj.name] = result
+            if not result[0]:
+                findings.append(
+                    StoreFinding(
+                        kind="store_object_corrupt",
+                        artifact=str(obj),
+                        detail="the object's bytes no longer decompress to content that hashes to its name",
+                    )
+                )
+        bound = set(bound_indexes)
+        manifests_checked = 0
+        entries_checked = 0
+        paths = sorted(self.runs_dir.glob("*.json")) if self.runs_dir.is_dir() else []
+        for path in paths:
             try:
-                with obj.open("rb") as handle:
-                    for chunk in iter(lambda: handle.read(CHUNK), b""):
-                        check.update(decompressor.decompress(chunk))
-                    check.update(decompressor.flush())
-                ok = decompressor.eof and check.hexdigest() == obj.name
-            except (zlib.error, OSError):
-                ok = False
-            if not ok:
-                corrupt.append(obj.name)
-        missing: list[str] = []
-        for run_id in self.run_ids():
-            for name, item in self.load_manifest(run_id).artifacts.items():
-                if not self.has(item.digest):
-                    missing.append(f"{run_id}:{name}")
+                manifest = RunManifest.model_validate(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, UnicodeError, ValueError) as exc:
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                findings.append(
+                    StoreFinding(
+                        kind="manifest_invalid",
+                        run_id=path.stem,
+                        artifact=str(path),
+                        detail=f"the run manifest cannot be read as a manifest ({first[:200]})",
+                    )
+                )
+                continue
+            manifests_checked += 1
+            expected = self._expected_names(manifest, bound, content)
+            for name, item in manifest.artifacts.items():
+                entries_checked += 1
+                where = f"{manifest.run_id}:{name}"
+                if not _DIGEST.match(item.digest) or item.digest not in content:
+                    findings.append(
+                        StoreFinding(
+                            kind="store_object_missing",
+                            run_id=manifest.run_id,
+                            name=name,
+                            artifact=str(path),
+                            detail=f"the manifest entry {where} names object {item.digest[:16]}..., "
+                            "which is not in the store",
+                        )
+                    )
+                    continue
+                ok, size = content[item.digest]
+                if ok and size != item.size:
+                    findings.append(
+                        StoreFinding(
+                            kind="manifest_mismatch",
+                            run_id=manifest.run_id,
+                            name=name,
+                            artifact=str(path),
+                            detail=f"the manifest entry {where} records {item.size} bytes; its object holds {size}",
+                        )
+                    )
+                elif expected is not None and expected.get(name, item.digest) != item.digest:
+                    findings.append(
+                        StoreFinding(
+                            kind="manifest_mismatch",
+                            run_id=manifest.run_id,
+                            name=name,
+                            artifact=str(path),
+                            detail=f"the manifest entry {where} points at object {item.digest[:16]}...; the "
+                            f"run's chained artifact index records {expected[name][:16]}... for it",
+                        )
+                    )
         return StoreVerification(
-            ok=not corrupt and not missing, objects_checked=len(objects), corrupt=corrupt, missing=missing
+            ok=not findings,
+            objects_checked=len(objects),
+            manifests_checked=manifests_checked,
+            entries_checked=entries_checked,
+            findings=findings,
         )
+
+    def _expected_names(
+        self, manifest: RunManifest, bound: set[str], content: dict[str, tuple[bool, int]]
+    ) -> dict[str, str] | None:
+        """name -> sha256 from the run's own artifact index, when the chain records that index; else None."""
+        item = manifest.artifacts.get(INDEX_ARTIFACT_NAME)
+        if item is None or item.digest not in bound or not content.get(item.digest, (False, 0))[0]:
+            return None
+        try:
+            index = json.loads(self.read_bytes(item.digest))
+            items = index["items"]
+            roots = [str(r) for r in index.get("roots", [])]
+        except (StoreError, ValueError, KeyError, TypeError, zlib.error):
+            return None
+        expected = {INDEX_ARTIFACT_NAME: item.digest}
+        for entry in items if isinstance(items, list) else []:
+            if isinstance(entry, dict) and isinstance(entry.get("path"), str) and entry.get("sha256"):
+                expected[artifact_store_name(Path(entry["path"]), roots)] = str(entry["sha256"])
+        return expected
 
     def stats(self) -> StoreStats:
         objects = self._objects()

@@ -35,9 +35,11 @@ from pydantic import BaseModel, Field
 from dpone_certify.dpone.adapter import DponeAdapter, Outcome
 from dpone_certify.evidence.atomic import LockTimeout, locked
 from dpone_certify.evidence.chain import (
+    ACK_ARTIFACT,
     CHAIN_DIRNAME,
     CHAIN_INDEX,
     ENTRY_SUFFIX,
+    HALT_FILENAME,
     HEAD_FILENAME,
     JOURNAL_FILENAME,
     LOCK_FILENAME,
@@ -45,6 +47,8 @@ from dpone_certify.evidence.chain import (
     ChainHead,
     coerce_head,
     compute_chain_hash,
+    head_from_entries,
+    read_halt,
     read_head,
     sha256_path,
 )
@@ -70,6 +74,12 @@ class BreakClass(StrEnum):
     ENTRY_INSERTED = "entry_inserted"  # an entry that the head anchor does not know, or a stray entry file
     ENTRY_DELETED = "entry_deleted"  # an entry removed from the middle (its successor links to a missing hash)
     TRUNCATED = "truncated"  # tail entries the head anchor records are gone (or the head itself is gone)
+    STORE_OBJECT_CORRUPT = "store_object_corrupt"  # a stored object's bytes no longer hash to its name
+    STORE_OBJECT_MISSING = "store_object_missing"  # a run manifest names an object the store does not hold
+    MANIFEST_MISMATCH = "manifest_mismatch"  # a manifest entry points at another object than the chained index says
+    MANIFEST_INVALID = "manifest_invalid"  # a run manifest cannot be parsed
+    HEAD_SIGNATURE_INVALID = "head_signature_invalid"  # a signed expected head whose signature does not verify
+    CHAIN_HALTED = "chain_halted"  # an earlier verification found a break; nothing is appended until acknowledged
 
 
 REMEDIATION: dict[BreakClass, str] = {
@@ -86,7 +96,29 @@ REMEDIATION: dict[BreakClass, str] = {
     BreakClass.ENTRY_DELETED: "Restore the removed entry file and its index record from a backup.",
     BreakClass.TRUNCATED: "Restore the missing tail entries (files and index records) from a backup; compare "
     "chain_head.json with the head in Dagster metadata.",
+    BreakClass.STORE_OBJECT_CORRUPT: "Restore the object from a backup of the store (its name is the sha256 of "
+    "the bytes it must hold); find who wrote to a read-only object.",
+    BreakClass.STORE_OBJECT_MISSING: "Restore the object from a backup of the store; a run manifest must never "
+    "name an object that was not stored first.",
+    BreakClass.MANIFEST_MISMATCH: "Restore the run manifest from a backup; the chained artifact index says which "
+    "object each name must point at. Never edit a manifest by hand.",
+    BreakClass.MANIFEST_INVALID: "Restore the run manifest from a backup (it is written atomically, so a "
+    "damaged one was edited or its disk failed).",
+    BreakClass.HEAD_SIGNATURE_INVALID: "Re-export the head from the Dagster instance with `dpone-certify chain "
+    "export-head --sign-key ...`; a head whose signature fails is not an anchor.",
+    BreakClass.CHAIN_HALTED: "Investigate the recorded breaks, restore what you can, then record the decision "
+    "with `dpone-certify chain acknowledge --reason ...`.",
 }
+
+# Classes found in the store rather than in the chain.
+STORE_CLASSES = frozenset(
+    {
+        BreakClass.STORE_OBJECT_CORRUPT,
+        BreakClass.STORE_OBJECT_MISSING,
+        BreakClass.MANIFEST_MISMATCH,
+        BreakClass.MANIFEST_INVALID,
+    }
+)
 
 
 class Break(BaseModel):
@@ -117,25 +149,41 @@ class Break(BaseModel):
 class VerificationReport(BaseModel):
     root: str
     intact: bool = Field(description="our verdict: no break found and there is a chain to verify")
+    empty: bool = Field(default=False, description="there is no evidence chain at the root at all")
     dpone_verified: bool | None = Field(description="dpone's evidence-chain-verify verdict; None if not run / crashed")
     dpone_broken_entries: list[str] = Field(default_factory=list)
     dpone_outcome: str | None = None
     breaks: list[Break] = Field(default_factory=list)
+    acknowledged: list[Break] = Field(
+        default_factory=list, description="breaks a person acknowledged with a chain entry after they were found"
+    )
+    dpone_acknowledged: bool = Field(
+        default=False, description="dpone's broken entries are all releases whose breaks were acknowledged"
+    )
     entry_count: int = 0
     indexes_checked: int = 0
     artifacts_checked: int = 0
+    store_objects_checked: int = 0
+    store_entries_checked: int = 0
     head_checked: list[str] = Field(default_factory=list, description="'file' and/or 'expected'")
     duration_seconds: float = 0.0
     blockers: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
     def summary(self) -> str:
+        if self.empty:
+            return f"evidence root {self.root}: NO CHAIN: no evidence chain, head or store manifest is there"
         ours = "INTACT" if self.intact else f"BROKEN ({len(self.breaks)} break(s))"
+        if self.acknowledged:
+            ours += f", {len(self.acknowledged)} acknowledged break(s)"
         dpone = {True: "verified", False: "NOT verified", None: "not run"}[self.dpone_verified]
+        if self.dpone_verified is False and self.dpone_acknowledged:
+            dpone += " (acknowledged entries only)"
         return (
             f"evidence root {self.root}: {ours}; dpone evidence-chain-verify: {dpone}; "
             f"{self.entry_count} entries, {self.indexes_checked} artifact indexes, "
-            f"{self.artifacts_checked} artifacts re-hashed in {self.duration_seconds:.2f} s"
+            f"{self.artifacts_checked} artifacts, {self.store_objects_checked} store objects and "
+            f"{self.store_entries_checked} manifest entries re-hashed in {self.duration_seconds:.2f} s"
         )
 
 
@@ -154,6 +202,31 @@ class _Checker:
         self.artifacts_checked = 0
         self.indexes_checked = 0
         self.notes: list[str] = []
+        self.ack_files: list[tuple[int, Path]] = []
+        self.index_hashes: set[str] = set()
+
+    def rel_artifact(self, artifact: str | None) -> str | None:
+        """An artifact path relative to the root when it lies under it (acknowledgments survive a moved root)."""
+        if artifact is None:
+            return None
+        with contextlib.suppress(ValueError):
+            return Path(artifact).relative_to(self.root).as_posix()
+        return artifact
+
+    def ack_key(self, item: Break) -> tuple[str, str | None, int | None, str | None]:
+        return (item.break_class.value, item.release, item.position, self.rel_artifact(item.artifact))
+
+    def acknowledgments(self) -> list[tuple[int, dict[str, Any]]]:
+        """(chain position, content) of every acknowledgment entry whose file hashes as its index recorded."""
+        found = []
+        for position, path in self.ack_files:
+            if any(b.position == position and b.break_class is BreakClass.ARTIFACT_EDITED for b in self.breaks):
+                continue  # an edited acknowledgment acknowledges nothing
+            with contextlib.suppress(OSError, UnicodeError, ValueError):
+                doc = json.loads(path.read_text(encoding="utf-8"))
+                if isinstance(doc, dict) and isinstance(doc.get("breaks"), list):
+                    found.append((position, doc))
+        return found
 
     # ---- helpers ------------------------------------------------------------------------------------
     def add(self, cls: BreakClass, detail: str, **kw: Any) -> None:
@@ -301,6 +374,7 @@ class _Checker:
     ) -> None:
         index_path = self.resolve(str(rec["artifact_index_path"]), recorded_root)
         self.indexes_checked += 1
+        self.index_hashes.add(str(rec.get("artifact_index_hash")))
         digest = self.hash_of(index_path)
         if digest is None:
             self.add(
@@ -349,6 +423,8 @@ class _Checker:
                 )
                 continue
             self.check_artifact(i, release, item, index_path, recorded_root)
+            if Path(str(item["path"])).name == ACK_ARTIFACT:
+                self.ack_files.append((i, self.resolve(str(item["path"]), recorded_root)))
 
     def check_artifact(
         self,
@@ -595,11 +671,18 @@ def verify_evidence(
     *,
     run_dpone: bool = True,
     expected_head: ChainHead | Mapping[str, Any] | str | None = None,
+    expected_hash: str | None = None,
+    head_signature_ok: bool | None = None,
     adapter: DponeAdapter | None = None,
-    check_store: bool = False,
+    check_store: bool = True,
+    lock: bool = True,
     lock_timeout_s: float = 60.0,
 ) -> VerificationReport:
-    """Verify the evidence root; see the module doc. Raises FileNotFoundError when `root` is not a folder."""
+    """Verify the evidence root; see the module doc. Raises FileNotFoundError when `root` is not a folder.
+
+    Writes nothing: the chain lock is taken only when the lock file exists (it is created by the first append),
+    read-only. `lock=False` when the caller already holds it. `expected_hash`: the latest chain hash of a head
+    anchored elsewhere; the chain must hold it (and, by its links, everything before it)."""
     started = time.perf_counter()
     root = Path(root).absolute()
     if not root.is_dir():
@@ -607,18 +690,22 @@ def verify_evidence(
     expected = coerce_head(expected_head)
     checker = _Checker(root)
     with contextlib.ExitStack() as stack:
-        try:
-            stack.enter_context(locked(root / LOCK_FILENAME, lock_timeout_s))
-        except LockTimeout:
-            checker.notes.append("verified without the chain lock: an append held it past the timeout")
-        except OSError:
-            checker.notes.append("verified without the chain lock (the root is read-only)")
+        if lock:
+            try:
+                stack.enter_context(locked(root / LOCK_FILENAME, lock_timeout_s, create=False))
+            except FileNotFoundError:
+                pass  # nothing was ever appended here
+            except LockTimeout:
+                checker.notes.append("verified without the chain lock: an append held it past the timeout")
+            except OSError:
+                checker.notes.append("verified without the chain lock (it cannot be opened)")
 
         dpone_verified: bool | None = None
         dpone_broken: list[str] = []
         dpone_outcome: str | None = None
         call_blockers: list[str] = []
-        if run_dpone:
+        has_chain = (root / CHAIN_DIRNAME).is_dir() and any((root / CHAIN_DIRNAME).iterdir())
+        if run_dpone and has_chain:
             dpone_verified, dpone_broken, dpone_outcome, call_blockers = _run_dpone_verify(
                 root, adapter or DponeAdapter()
             )
@@ -634,6 +721,22 @@ def verify_evidence(
             entry_file = checker.check_entry(i, rec)
             if entry_file is not None:
                 read_files.add(entry_file)
+
+        if head_signature_ok is False:
+            checker.add(
+                BreakClass.HEAD_SIGNATURE_INVALID,
+                "the expected head's signature does not verify with the given public key (or it has none)",
+            )
+        if expected_hash is not None and expected is None:
+            hashes = [r.get("chain_hash") for r in records]
+            if expected_hash in hashes:
+                expected = head_from_entries(records[: hashes.index(expected_hash) + 1])
+            else:
+                checker.add(
+                    BreakClass.TRUNCATED,
+                    f"the expected head hash {expected_hash[:16]}... is not in the chain "
+                    "(its entry was removed or rewritten)",
+                )
 
         file_head: ChainHead | None = None
         head_path = root / HEAD_FILENAME
@@ -672,18 +775,65 @@ def verify_evidence(
             if file_head is not None and file_head.chain_hashes[: len(expected.chain_hashes)] != expected.chain_hashes:
                 checker.notes.append("chain_head.json does not extend the expected head: the head file was rewritten")
 
-        store_blockers: list[str] = []
-        if check_store:
-            store = EvidenceStore(root)
-            result = store.verify_objects()
-            store_blockers = result.blockers
-            checker.notes.append(f"store: {result.objects_checked} objects re-hashed, ok={result.ok}")
+        store = EvidenceStore(root)
+        has_store = bool(store.run_ids()) or store.objects_dir.is_dir()
+        store_result = None
+        if check_store and has_store:
+            store_result = store.verify_objects(bound_indexes=checker.index_hashes)
+            for finding in store_result.findings:
+                checker.add(
+                    BreakClass(finding.kind),
+                    finding.detail,
+                    artifact=finding.artifact,
+                    artifact_name=finding.name,
+                    release=None,
+                )
+        elif has_store:
+            checker.notes.append("the store was not checked")
 
-    empty = not records and file_head is None and expected is None
+        try:
+            halt = read_halt(root)
+        except ChainError as exc:
+            halt = {"found_at": "?", "detail": str(exc)}
+        acks = checker.acknowledgments()
+        if halt is not None and not any(doc.get("halt_id") == halt.get("halt_id") for _, doc in acks):
+            checker.add(
+                BreakClass.CHAIN_HALTED,
+                f"verification found {len(halt.get('breaks', []))} break(s) at {halt.get('found_at')} "
+                f"(run {halt.get('found_by', '-')}); nothing is appended until a person runs "
+                "`dpone-certify chain acknowledge --reason ...`",
+                artifact=str(root / HALT_FILENAME),
+            )
+
+    # Breaks found before an acknowledgment entry and listed by it are the person's recorded decision.
+    acknowledged: list[Break] = []
+    if acks:
+        keys: set[tuple[str, str | None, int | None, str | None]] = set()
+        for _position, doc in acks:
+            for item in doc["breaks"]:
+                if isinstance(item, dict):
+                    key = (
+                        str(item.get("break_class")),
+                        item.get("release"),
+                        item.get("position"),
+                        item.get("artifact"),
+                    )
+                    keys.add(key)
+        remaining = []
+        for item in checker.breaks:
+            if checker.ack_key(item) in keys:
+                acknowledged.append(item)
+            else:
+                remaining.append(item)
+        checker.breaks = remaining
+    acked_releases = {b.release for b in acknowledged if b.release}
+
+    empty = not records and file_head is None and expected is None and not has_store and not checker.breaks
     blockers = [b.blocker for b in checker.breaks]
     if empty:
         blockers.append("chain.empty")
-    if dpone_verified is False:
+    dpone_acknowledged = bool(dpone_broken) and all(e.split(":", 1)[-1] in acked_releases for e in dpone_broken)
+    if dpone_verified is False and not dpone_acknowledged:
         blockers.extend(dpone_broken)
         if not checker.breaks:
             checker.notes.append(
@@ -691,18 +841,22 @@ def verify_evidence(
                 "was moved (dpone resolves the recorded absolute paths)"
             )
     blockers.extend(call_blockers)
-    blockers.extend(store_blockers)
-    intact = not checker.breaks and not empty and not store_blockers
+    intact = not checker.breaks and not empty
     return VerificationReport(
         root=str(root),
         intact=intact,
+        empty=empty,
         dpone_verified=dpone_verified,
         dpone_broken_entries=dpone_broken,
         dpone_outcome=dpone_outcome,
         breaks=checker.breaks,
+        acknowledged=acknowledged,
+        dpone_acknowledged=dpone_acknowledged,
         entry_count=len(records),
         indexes_checked=checker.indexes_checked,
         artifacts_checked=checker.artifacts_checked,
+        store_objects_checked=store_result.objects_checked if store_result else 0,
+        store_entries_checked=store_result.entries_checked if store_result else 0,
         head_checked=head_checked,
         duration_seconds=time.perf_counter() - started,
         blockers=list(dict.fromkeys(blockers)),

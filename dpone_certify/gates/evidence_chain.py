@@ -8,6 +8,7 @@ import dagster as dg
 
 from dpone_certify.certification.artifact_store import store_indexed_artifacts
 from dpone_certify.certification.records import GateRecord
+from dpone_certify.evidence.anchor import HEAD_METADATA_KEY, ROOT_METADATA_KEY
 from dpone_certify.evidence.atomic import atomic_write_json
 from dpone_certify.gates.common import GROUP, finish, first_missing
 from dpone_certify.matrix.records import EvidenceStatus
@@ -15,26 +16,13 @@ from dpone_certify.resources import CertifyResource
 
 __all__ = ["HEAD_METADATA_KEY", "ROOT_METADATA_KEY", "evidence_chain", "previous_head", "store_indexed_artifacts"]
 
-HEAD_METADATA_KEY = "chain_head"
-ROOT_METADATA_KEY = "evidence_root"
-
 
 def previous_head(context: dg.AssetExecutionContext, root: Path) -> dict[str, Any] | None:
-    """The chain head the Dagster instance recorded for this evidence root at its last evidence_chain
-    materialization: an anchor outside the evidence folder, so a truncated chain tail is caught even if the
-    head file was rewritten too. One instance may serve several evidence roots, hence the root match."""
-    records = context.instance.fetch_materializations(dg.AssetKey("evidence_chain"), limit=100).records
-    for rec in records:  # newest first
-        materialization = rec.asset_materialization
-        if materialization is None:
-            continue
-        meta = materialization.metadata
-        root_entry = meta.get(ROOT_METADATA_KEY)
-        head_entry = meta.get(HEAD_METADATA_KEY)
-        if root_entry is not None and getattr(root_entry, "value", None) == str(root) and head_entry is not None:
-            value = getattr(head_entry, "value", None)
-            return value if isinstance(value, dict) else None
-    return None
+    """The chain head the Dagster instance recorded for this evidence root (evidence.anchor.instance_state)."""
+    from dpone_certify.evidence.anchor import instance_state
+
+    head, _halt = instance_state(context.instance, root)
+    return head.to_metadata() if head is not None else None
 
 
 @dg.asset(group_name=GROUP, backfill_policy=dg.BackfillPolicy.single_run(), kinds={"dpone"})
@@ -43,8 +31,12 @@ def evidence_chain(
 ) -> dg.Output[GateRecord]:
     """Appends this run's artifact index to the tamper-evident chain (one release id per append, so a retried
     step never appends twice), then verifies the whole chain twice: dpone's evidence-chain-verify, and our strict
-    verification that also re-hashes every artifact every index lists and compares against the recorded head."""
-    from dpone_certify.evidence.chain import append_release, unique_release_id
+    verification that also re-hashes every artifact every index lists and compares against the recorded head.
+    A break stops the chain: verified before and after the append (evidence.guard), nothing appended while
+    halted, and the head kept in the instance is only advanced from a verified chain."""
+    from dpone_certify.evidence.anchor import instance_state, state_metadata
+    from dpone_certify.evidence.chain import unique_release_id
+    from dpone_certify.evidence.guard import guarded_append
     from dpone_certify.evidence.verify import verify_evidence
 
     if early := first_missing(context, certify, "evidence_chain", {"artifact_index": artifact_index}):
@@ -53,25 +45,31 @@ def evidence_chain(
     out = certify.gate_dir(context.run_id, "evidence_chain")
     root = certify.root()
     adapter = certify.adapter()
-    anchor = previous_head(context, root)
+    anchor, instance_halt = instance_state(context.instance, root)
     release_id = unique_release_id(certify.release_name(), context.run_id)
     index_path = artifact_index.artifacts.get("report")
     blockers: list[str] = []
-    appended = None
     store_metrics: dict[str, float] = {}
+    guarded = None
     if index_path is None:
         blockers.append("gate.input_missing:artifact_index")
+        report = verify_evidence(root, run_dpone=True, expected_head=anchor, adapter=adapter)
+        blockers += [b for b in report.blockers if b not in blockers]
     else:
         store_metrics = store_indexed_artifacts(root, Path(index_path), context.run_id)
-        appended = append_release(root, release_id=release_id, artifact_index_path=index_path, adapter=adapter)
-        blockers += appended.blockers
-    report = verify_evidence(root, run_dpone=True, expected_head=anchor, adapter=adapter)
-    blockers += [b for b in report.blockers if b not in blockers]
-    if report.dpone_verified is False and "chain.dpone_verify_failed" not in blockers:
-        blockers.append("chain.dpone_verify_failed")
+        guarded = guarded_append(
+            root,
+            release_id=release_id,
+            artifact_index_path=index_path,
+            adapter=adapter,
+            anchor=anchor,
+            instance_halt=instance_halt,
+        )
+        report = guarded.report
+        blockers += guarded.blockers
+    appended = guarded.appended if guarded else None
     report_path = out / "verification.json"
     atomic_write_json(report_path, report.model_dump(mode="json"), durable=False)
-    head = appended.head if appended and appended.head else None
     record = GateRecord(
         gate="evidence_chain",
         run_id=context.run_id,
@@ -95,14 +93,21 @@ def evidence_chain(
             f"--artifact-index {index_path}"
         ),
         summary=(
-            f"Release `{release_id}`: {appended.reason if appended else 'not appended'}. {report.summary()}. "
+            f"Release `{release_id}`: {appended.reason if appended else 'not appended'}"
+            f"{'; ' + guarded.detail if guarded and guarded.halted else ''}. {report.summary()}. "
             f"Breaks: {'; '.join(b.describe() for b in report.breaks) or 'none'}."
         ),
         output_dir=str(out),
         release=release_id,
-        extra={"append": appended.model_dump(mode="json") if appended else None},
+        extra={
+            "append": appended.model_dump(mode="json") if appended else None,
+            "halt": guarded.halt if guarded else None,
+        },
     )
-    extra_md: dict[str, Any] = {"dpone_verified": str(report.dpone_verified), ROOT_METADATA_KEY: str(root)}
-    if head is not None:
-        extra_md[HEAD_METADATA_KEY] = dg.MetadataValue.json(head.to_metadata())
+    # The instance keeps the last head that verified (never one from a broken chain) and the halt, if any.
+    head = guarded.publish_head if guarded else anchor
+    extra_md: dict[str, Any] = {
+        "dpone_verified": str(report.dpone_verified),
+        **state_metadata(root, head, guarded.halt if guarded else instance_halt),
+    }
     return finish(certify, record, extra_md)

@@ -7,7 +7,7 @@ import dagster as dg
 
 from dpone_certify.certification.full_certification import FULL_CERTIFICATION
 from dpone_certify.certification.records import GateRecord
-from dpone_certify.gates import benchmark, evidence_chain, matrix
+from dpone_certify.gates import benchmark, evidence_chain, matrix, selftest
 from dpone_certify.gates.common import GROUP, verdict_check
 from dpone_certify.gates.factory import BuiltGate, build_gate
 from dpone_certify.gates.presentation import table
@@ -27,12 +27,17 @@ BUILT: dict[str, BuiltGate] = {
     spec.name: build_gate(spec, UI_METADATA.get(spec.name)) for spec in FULL_CERTIFICATION if not spec.hand_written
 }
 HAND_WRITTEN: dict[str, dg.AssetsDefinition] = {
+    "reconciliation_selftest": selftest.reconciliation_selftest,
     "source_sink_matrix": matrix.source_sink_matrix,
     "matrix_report": matrix.matrix_report,
     "benchmark_baseline": benchmark.benchmark_baseline,
     "evidence_chain": evidence_chain.evidence_chain,
 }
-HAND_CHECKS: dict[str, dg.AssetChecksDefinition] = {"source_sink_matrix": matrix.source_sink_matrix_verdict}
+HAND_CHECKS: dict[str, dg.AssetChecksDefinition] = {
+    "source_sink_matrix": matrix.source_sink_matrix_verdict,
+    # not required (WARN) where it does not apply: the common check takes requiredness from dpone's plan only
+    "reconciliation_selftest": selftest.reconciliation_selftest_verdict,
+}
 
 ASSETS: list[dg.AssetsDefinition] = [
     BUILT[s.name].asset if s.name in BUILT else HAND_WRITTEN[s.name] for s in FULL_CERTIFICATION

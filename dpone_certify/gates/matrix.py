@@ -26,9 +26,11 @@ from dpone_certify.dpone.models import MatrixReport
 from dpone_certify.evidence.atomic import atomic_write_json
 from dpone_certify.gates.common import GROUP, GateFailed, finish, is_required
 from dpone_certify.gates.presentation import UNVERIFIED_LABEL, blockers_table, table
+from dpone_certify.gates.selftest import harness_unproven
 from dpone_certify.matrix.catalogue import case_ids, cases_by_id
 from dpone_certify.matrix.contract import run_contract_cases
 from dpone_certify.matrix.records import CaseRecord, CaseStatus, EvidenceStatus
+from dpone_certify.report.partitions import case_metadata
 from dpone_certify.resources import CertifyResource
 from dpone_certify.runbooks import remediations_for
 from dpone_certify.settings import Profile
@@ -99,15 +101,21 @@ def _case_table(records: list[CaseRecord]) -> dg.TableMetadataValue:
     deps=["certification_plan"],
     kinds={"dpone"},
 )
-def source_sink_matrix(context: dg.AssetExecutionContext, certify: CertifyResource) -> dg.Output[dict[str, CaseRecord]]:
+def source_sink_matrix(
+    context: dg.AssetExecutionContext, certify: CertifyResource, reconciliation_selftest: GateRecord | None
+) -> dg.Output[dict[str, CaseRecord]]:
     """One partition per dpone matrix case. Writes the case's preflight file and `<case_id>__behavior.json`
     (what `dpone ops integration-matrix-report` reads). contract profile: dpone's simulation, UNVERIFIED;
-    local/live: real dpone runs, reconciled independently."""
+    local/live: real dpone runs, reconciled independently, and `harness.unproven:<case_id>` unless
+    `reconciliation_selftest` passed."""
     keys = list(context.partition_keys)
     started = time.perf_counter()
     records = _run_cases(context, certify, keys)
+    records = harness_unproven(records, reconciliation_selftest, certify.resolved_profile(), context.run_id)
     wall = time.perf_counter() - started
     ordered = [records[k] for k in sorted(records)]
+    for key, record in records.items():  # each case's verdict and evidence files on its own materialization
+        context.add_asset_metadata(case_metadata(record), partition_key=key)
     atomic_write_json(
         certify.layout(context.run_id).matrix_run_path,
         {"run_id": context.run_id, "records": [r.model_dump(mode="json") for r in ordered]},
@@ -186,7 +194,12 @@ def matrix_report(
     out = certify.gate_dir(context.run_id, "matrix_report")
     input_dir = out / "input"
     input_dir.mkdir(exist_ok=True)
-    records = [source_sink_matrix[k] for k in sorted(source_sink_matrix)]
+    # Judge the cases of this run's profile only: the latest record of a case may come from another profile's
+    # run (a one-case local run after a full contract run), and simulated and real evidence never mix.
+    profile = certify.resolved_profile()
+    loaded = [source_sink_matrix[k] for k in sorted(source_sink_matrix)]
+    records = [r for r in loaded if r.profile is profile]
+    other_profiles = sorted({r.profile.value for r in loaded if r.profile is not profile})
     blockers: list[str] = []
     for r in records:
         if not r.covered:
@@ -246,7 +259,7 @@ def matrix_report(
     record = GateRecord(
         gate="matrix_report",
         run_id=context.run_id,
-        profile=weakest_profile(profiles),
+        profile=weakest_profile(profiles) if profiles else profile,
         evidence_status=status,
         passed=passed,
         blockers=blockers,
@@ -258,14 +271,22 @@ def matrix_report(
         metrics=stats,
         dpone_command=call.command,
         summary=(
-            f"{int(stats['passed_cases'])}/{len(records)} cases passed, {int(stats['covered_cases'])} covered; "
-            f"profiles: {', '.join(profiles) or 'none'}. {controls['statement']}"
+            f"Judged: the {len(records)} case(s) of profile `{profile.value}`: {int(stats['passed_cases'])} passed, "
+            f"{int(stats['covered_cases'])} covered."
+            + (
+                f" Not judged: {len(loaded) - len(records)} latest case record(s) of profile(s) "
+                f"{', '.join(other_profiles)} (never mixed in)."
+                if other_profiles
+                else ""
+            )
+            + f" {controls['statement']}"
         ),
         output_dir=str(out),
         extra={
             "case_ids": [r.case_id for r in records],
             "row_counts": sorted({r.settings.row_count for r in records}),
             "profiles": profiles,
+            "not_judged_other_profiles": len(loaded) - len(records),
         },
     )
     return finish(

@@ -63,3 +63,45 @@ def test_main_in_process_with_expected_head(evidence: Evidence, tmp_path: Path) 
     head = tmp_path / "anchored_head.json"
     head.write_text((evidence.root / "chain_head.json").read_text())
     assert main(["verify", str(evidence.root), "--no-dpone", "--expected-head", str(head), "--store"]) == 0
+
+
+def test_signed_exported_head_verifies_and_a_forged_one_is_named(evidence: Evidence, tmp_path: Path) -> None:
+    import argparse
+
+    import dagster as dg
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from dpone_certify.chain_cli import cmd_export_head
+
+    key = Ed25519PrivateKey.generate()
+    key_file = tmp_path / "head.pem"
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    pub_file = tmp_path / "head.pub"
+    pub_file.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    exported = tmp_path / "exported.json"
+    args = argparse.Namespace(
+        evidence_root=str(evidence.root), output=str(exported), sign_key=str(key_file), alg="ed25519"
+    )
+    assert cmd_export_head(args, dg.DagsterInstance.ephemeral) == 0  # no anchor there: the verified head file
+    verify = ["verify", str(evidence.root), "--no-dpone", "--no-store", "--expected-head", str(exported)]
+    assert main([*verify, "--public-key", str(pub_file)]) == 0
+
+    # A forged head (one entry fewer, to bless a truncation) keeps the old signature: named, exit 1.
+    doc = json.loads(exported.read_text())
+    doc["head"]["chain_hashes"].pop()
+    doc["head"]["releases"].pop()
+    doc["head"]["entry_count"] -= 1
+    doc["head"]["latest_chain_hash"] = doc["head"]["chain_hashes"][-1]
+    exported.write_text(json.dumps(doc))
+    done = cli(*verify, "--public-key", str(pub_file), cwd=tmp_path)
+    assert done.returncode == 1 and "BREAK head_signature_invalid" in done.stdout, done.stdout + done.stderr
+
+    # The latest chain hash alone is an anchor too.
+    latest = evidence.head()["latest_chain_hash"]
+    assert main(["verify", str(evidence.root), "--no-dpone", "--expected-head", latest]) == 0
+    assert main(["verify", str(evidence.root), "--no-dpone", "--expected-head", "0" * 64]) == 1

@@ -80,8 +80,9 @@ def test_verify_objects_names_a_corrupt_object(tmp_path: Path) -> None:
     os.chmod(obj, 0o644)
     obj.write_bytes(zlib.compress(b'{"passed": false}'))
     result = store.verify_objects()
-    assert not result.ok and result.corrupt == [item.digest]
-    assert result.blockers == [f"store.object_corrupt:{item.digest}"]
+    assert not result.ok
+    assert [(f.kind, f.artifact) for f in result.findings] == [("store_object_corrupt", str(obj))]
+    assert result.blockers == ["chain.store_object_corrupt"]
     with pytest.raises(StoreError, match="corrupt"):
         store.materialize("r1", tmp_path / "out")
     assert not (tmp_path / "out" / "a.json").exists()  # no half-written artifact

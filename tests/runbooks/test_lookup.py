@@ -181,6 +181,13 @@ CASES: list[tuple[str, str]] = [
         "chain.head_mismatch",
         "chain.artifact_index_missing",
         "chain.append_invalid_answer",
+        "chain.halted",
+        "chain.chain_halted",
+        "chain.store_object_corrupt",
+        "chain.store_object_missing",
+        "chain.manifest_mismatch",
+        "chain.manifest_invalid",
+        "chain.head_signature_invalid",
     ),
     ("chain.release_collision:rel/1", "chain.release_collision:<release>"),
     # ours: correctness of real loads
@@ -195,7 +202,19 @@ CASES: list[tuple[str, str]] = [
             "history_not_kept",
         )
     ],
+    (f"correctness.duplicate_key:{PG_CASE}", "correctness.duplicate_key:<case_id>"),
+    (f"correctness.timestamp_offset:{PG_CASE}", "correctness.timestamp_offset:<case_id>"),
     (f"type_fidelity.timestamptz_to_timestamp:{PG_CASE}", "type_fidelity.<from>_to_<to>:<case_id>"),
+    # ours: the reconciliation self-test
+    (f"harness.unproven:{PG_CASE}", "harness.unproven:<case_id>"),
+    *_literal("selftest.not_applicable"),
+    ("selftest.error:mysql_to_postgres", "selftest.error:<leg>"),
+    ("selftest.false_positive:postgres_to_postgres", "selftest.false_positive:<leg>"),
+    ("selftest.missed:postgres_to_postgres:changed_cell", "selftest.missed:<leg>:<corruption>"),
+    (
+        "selftest.misclassified:mysql_to_postgres:type_change_numeric_to_text",
+        "selftest.misclassified:<leg>:<corruption>",
+    ),
     (f"rerun.failed:{PG_CASE}", "rerun.failed:<case_id>"),
     (f"run.failed:{PG_CASE}", "run.failed:<case_id>"),
     (f"engine.unavailable:{CASE}", "engine.unavailable:<case_id>"),
@@ -219,6 +238,7 @@ CASES: list[tuple[str, str]] = [
         "strategy.unsupported:<source>:<strategy>:<case_id>",
     ),
     (f"docs.contradiction:merge_deletes:{PG_CASE}", "docs.contradiction:<topic>:<case_id>"),
+    (f"engine.auth_failed:{CASE}", "engine.auth_failed:<case_id>"),
     # ours: secrets
     ("secret.leaked:matrix/postgres_to_postgres__full_refresh/run_result.json", "secret.leaked:<path>"),
 ]

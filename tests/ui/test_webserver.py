@@ -24,9 +24,9 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 GROUP = "full_certification"
 GATES = {
-    "certification_plan", "source_sink_matrix", "matrix_report", "benchmark_baseline", "run_registry",
-    "lineage_report", "evidence_bundle", "strategy_certification_bundle", "certification_suite",
-    "artifact_index", "evidence_chain",
+    "certification_plan", "reconciliation_selftest", "source_sink_matrix", "matrix_report", "benchmark_baseline",
+    "run_registry", "lineage_report", "evidence_bundle", "strategy_certification_bundle", "certification_suite",
+    "artifact_index", "evidence_chain", "certification_report",
 }  # fmt: skip
 
 
@@ -178,6 +178,64 @@ def test_webserver_graphql(webserver: tuple[str, dict[str, str], subprocess.Pope
         time.sleep(0.2)
     timing["group_gone_s"] = time.perf_counter() - stopped
     print(f"\nwebserver timings: {json.dumps({k: round(v, 2) for k, v in timing.items()})}")
+
+
+CASE_VERDICT = """
+query Case($key: AssetKeyInput!, $partition: String!, $runId: ID!) {
+  assetCheckExecutions(assetKey: $key, checkName: "case_verdict", partition: $partition, limit: 1) {
+    runId status partition evaluation { success severity description partition }
+  }
+  assetOrError(assetKey: $key) {
+    ... on Asset {
+      assetMaterializations(partitions: [$partition], limit: 1) {
+        runId partition
+        metadataEntries { label ... on MarkdownMetadataEntry { mdStr } ... on PathMetadataEntry { path } }
+      }
+    }
+  }
+  runOrError(runId: $runId) { ... on Run { jobName tags { key value } } }
+}
+"""
+JOB_RUNS = """
+{ runsOrError(filter: {pipelineName: "full_certification",
+                       tags: [{key: ".dagster/repository", value: "__repository__@dpone_certify"}]}) {
+    ... on Runs { results { runId } } } }
+"""
+LOCAL_CASE = "postgres_to_postgres__full_refresh"  # dpone 0.88.0 fails it for real (timestamptz -> timestamp)
+
+
+@pytest.mark.slow
+def test_failed_local_case_verdict_and_run_tags_over_graphql(
+    webserver: tuple[str, dict[str, str], subprocess.Popen[bytes], dict[str, float]],
+) -> None:
+    base, env, _proc, _timing = webserver
+    run = subprocess.run(
+        [str(BIN / "dpone-certify"), "run", "--profile", "local", "--case", LOCAL_CASE, "--row-count", "200",
+         "--select", "source_sink_matrix", "--select", "certification_report"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
+    run_id = run.stdout.split("dpone-certify run ", 1)[1].split()[0]
+    data = _gql(base, CASE_VERDICT, {"key": {"path": ["source_sink_matrix"]}, "partition": LOCAL_CASE, "runId": run_id})
+    (execution,) = data["assetCheckExecutions"]
+    assert execution["runId"] == run_id and execution["partition"] == LOCAL_CASE
+    evaluation = execution["evaluation"]
+    assert evaluation["success"] is False and evaluation["severity"] == "ERROR"
+    assert evaluation["description"].startswith("failed (local profile): type_fidelity.timestamptz_to_timestamp")
+    (mat,) = data["assetOrError"]["assetMaterializations"]
+    entries = {e["label"]: e for e in mat["metadataEntries"]}
+    assert mat["partition"] == LOCAL_CASE and mat["runId"] == run_id
+    assert entries["evidence/behavior"]["path"].endswith(f"{LOCAL_CASE}__behavior.json")
+    assert "columns updated_at" in entries["case_column_findings"]["mdStr"]  # the column is named
+    details = data["runOrError"]
+    tags = {t["key"]: t["value"] for t in details["tags"]}
+    assert details["jobName"] == "full_certification"
+    assert tags["dpone_certify/profile"] == "local" and tags["dpone_certify/verdict"] == "NOT CERTIFIED"
+    assert tags["dpone_certify/dpone_version"] == "0.88.0" and tags["dpone_certify/release"] == "dpone-0.88.0"
+    assert tags["dpone_certify/certification_report"].endswith("certification_report.html")
+    # the job's page lists it (the UI filters a job's runs by code location)
+    listed = _gql(base, JOB_RUNS)["runsOrError"]["results"]
+    assert run_id in [r["runId"] for r in listed]
 
 
 def test_ui_doc_has_the_screenshot_command() -> None:

@@ -162,10 +162,29 @@ class Engine:
 
 
 class EngineUnavailable(Exception):
-    def __init__(self, family: str, reason: str) -> None:
+    """`code` is the blocker kind: `engine.unavailable` (not reachable / not configured) or `engine.auth_failed`
+    (the server answered and refused the credentials)."""
+
+    def __init__(self, family: str, reason: str, code: str = "engine.unavailable") -> None:
         super().__init__(reason)
         self.family = family
         self.reason = reason
+        self.code = code
+
+
+# What PostgreSQL (SQLSTATE 28P01/28000) and MySQL/MariaDB (1045, 1044, 1698) say when they refuse credentials.
+_AUTH_MARKERS = ("password authentication failed", "authentication failed", "access denied for user")
+_AUTH_CODES = {"28P01", "28000", 1045, 1044, 1698}
+
+
+def is_auth_failure(exc: BaseException) -> bool:
+    """The driver error means the server was reached and refused the login (not: the server is unreachable)."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    args = getattr(exc, "args", ())
+    mysql_code = args[0] if args and isinstance(args[0], int) else None
+    if sqlstate in _AUTH_CODES or mysql_code in _AUTH_CODES:
+        return True
+    return any(marker in str(exc).lower() for marker in _AUTH_MARKERS)
 
 
 _lock = threading.Lock()
@@ -240,7 +259,14 @@ def _configured_engine(
     )
     try:
         server_version = version(engine)
-    except Exception as exc:  # noqa: BLE001 - any driver error means "not reachable"
+    except Exception as exc:  # noqa: BLE001 - a refused login is auth_failed; any other driver error is "not reachable"
+        if is_auth_failure(exc):
+            raise EngineUnavailable(
+                family,
+                f"engine.auth_failed: the {family} server at {setting.prefix}_HOST refused the login of "
+                f"{setting.prefix}_USER={v['USER']} (wrong {setting.prefix}_PASSWORD or missing grant)",
+                code="engine.auth_failed",
+            ) from None
         raise EngineUnavailable(
             family, f"{setting.prefix}_HOST is set but the server is not reachable: {type(exc).__name__}"
         ) from None

@@ -12,6 +12,12 @@ rendering 120+ columns as text, and equal for equal values whatever their text f
 differs between the two sides (or has no hash function) is hashed by its text on both sides, and timestamptz by
 its UTC wall time, so a type change alone neither hides nor creates a checksum difference: type changes are
 reported by the type-fidelity check. dpone's technical columns (`__dpone__*`) are never part of the comparison.
+
+Finding classes (`findings`): `type_fidelity.<from>_to_<to>` (declared types), `correctness.rows_mismatch`,
+`correctness.checksum_mismatch`, `correctness.duplicate_key` (a key held more often than the expected side holds
+it), `correctness.empty_string_to_null` (from the NULL vs '' counts) and `correctness.timestamp_offset`
+(timestamps that differ by whole hours: a zone re-stamp, not a changed value). The reconciliation self-test
+(`selftest.py`) seeds one corruption per class and checks that exactly its class is reported.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
@@ -33,6 +40,7 @@ T = TypeVar("T")
 MAX_DIFF_KEYS = 50
 TEXT_FAMILIES = ("text", "varchar")
 NUMERIC_FAMILIES = ("int4", "int8", "numeric", "float8")
+MAX_ZONE_OFFSET_HOURS = 26  # UTC-12 .. UTC+14: the widest gap two zones' wall times can have
 
 # ---- types ----------------------------------------------------------------------------------------------
 
@@ -419,10 +427,13 @@ class Comparison:
     missing_keys: list[int] = field(default_factory=list)  # in expected, not in actual (bounded)
     extra_keys: list[int] = field(default_factory=list)  # in actual, not in expected (bounded)
     changed_keys: list[int] = field(default_factory=list)
+    duplicate_keys: list[int] = field(default_factory=list)  # actual holds more versions than expected (bounded)
+    timestamp_offsets: dict[str, dict[str, Any]] = field(default_factory=dict)  # column -> whole-hour shifts
     empty_to_null: dict[str, dict[str, int]] = field(default_factory=dict)
     expected_null_empty: dict[str, dict[str, int]] = field(default_factory=dict)
     actual_null_empty: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
+    expected_scan: Scan | None = field(default=None, repr=False)  # reusable by the next comparison (see compare)
 
     @property
     def rows_match(self) -> bool:
@@ -448,6 +459,8 @@ class Comparison:
             "missing_keys_sample": self.missing_keys,
             "extra_keys_sample": self.extra_keys,
             "changed_keys_sample": self.changed_keys,
+            "duplicate_keys_sample": self.duplicate_keys,
+            "timestamp_offsets": self.timestamp_offsets,
             "empty_string_to_null": self.empty_to_null,
             "row_diff": self.diff,
             "row_diff_truncated": self.diff_truncated,
@@ -464,15 +477,23 @@ def compare(
     actual_types: dict[str, ColumnType],
     *,
     max_diff_keys: int = MAX_DIFF_KEYS,
+    expected_scan: Scan | None = None,
 ) -> Comparison:
+    """`expected_scan`: the expected side's keyed scan from an earlier comparison across engines (the portable
+    hash does not depend on the other side), so one expected relation compared with several targets is scanned
+    once."""
     started = time.perf_counter()
     native = expected.engine.family == actual.engine.family == "postgres"
     row_hash = RowHash(native, as_text_columns(cols, expected_types, actual_types) if native else frozenset())
     sides = (expected, expected_types), (actual, actual_types)
     # Native typed hashes are cheap: aggregate first, fetch per-key hashes only on a mismatch. Canonical-text
     # hashes dominate the cost: fetch them by key in the first (and only) pass.
-    e, a = _both_sides(aggregate if native else keyed_scan, sides, cols, row_hash)
+    if expected_scan is not None and not native and expected_scan.by_key is not None:
+        e, a = expected_scan, keyed_scan(actual, cols, actual_types, row_hash)
+    else:
+        e, a = _both_sides(aggregate if native else keyed_scan, sides, cols, row_hash)
     result = Comparison(name, expected.describe(), actual.describe(), e.count, a.count, e.hash_sum, a.hash_sum)
+    result.expected_scan = e
     result.expected_null_empty, result.actual_null_empty = e.null_empty, a.null_empty
     if result.checksum_match:
         result.seconds = time.perf_counter() - started
@@ -486,12 +507,16 @@ def compare(
     result.missing_keys = [k for k in differing if k not in a_hashes][:max_diff_keys]
     result.extra_keys = [k for k in differing if k not in e_hashes][:max_diff_keys]
     result.changed_keys = [k for k in differing if k in a_hashes and k in e_hashes][:max_diff_keys]
+    result.duplicate_keys = [k for k in differing if len(a_hashes.get(k, ())) > max(1, len(e_hashes.get(k, ())))][
+        :max_diff_keys
+    ]
     sample = differing[:max_diff_keys]
     result.diff_truncated = len(differing) > max_diff_keys
     e_rows, a_rows = _both_sides(partial(canonical_rows, keys=sample, native=native), sides, cols)
     for key in sample:
         result.diff.append(_key_diff(key, e_rows.get(key, []), a_rows.get(key, [])))
     result.empty_to_null = _empty_to_null(e_rows, a_rows, cols)
+    result.timestamp_offsets = _timestamp_offsets(result.diff, cols)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -549,4 +574,80 @@ def _empty_to_null(
             for col in text_cols:
                 if e_versions[0].get(col) == "" and a_row.get(col) is None:
                     out.setdefault(col, {"cells": 0})["cells"] += 1
+    return out
+
+
+def _instant(text: str | None) -> datetime | None:
+    """A canonical timestamp text as a naive UTC datetime (None when it is NULL or not a timestamp)."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _timestamp_offsets(diff: Sequence[dict[str, Any]], cols: Sequence[Column]) -> dict[str, dict[str, Any]]:
+    """Timestamp columns whose differing cells (within the diff sample) all differ by a non-zero whole number of
+    hours: the values were re-stamped in another zone (or read in the wrong session zone), not changed."""
+    ts_cols = {c.name for c in cols if c.family == "timestamptz"}
+    shifts: dict[str, list[float]] = {}
+    for entry in diff:
+        for col, pair in (entry.get("columns") or {}).items():
+            if col not in ts_cols:
+                continue
+            e, a = _instant(pair.get("expected")), _instant(pair.get("actual"))
+            hours = (a - e).total_seconds() / 3600 if e is not None and a is not None else 0.0
+            shifts.setdefault(col, []).append(hours)
+    return {
+        col: {"cells": len(hours), "hours": sorted(set(hours))}
+        for col, hours in shifts.items()
+        if all(h != 0 and h == int(h) and abs(h) <= MAX_ZONE_OFFSET_HOURS for h in hours)
+    }
+
+
+def type_changes(
+    cols: Sequence[Column], expected: dict[str, ColumnType], actual: dict[str, ColumnType]
+) -> dict[tuple[str, str], list[str]]:
+    """(expected short type, actual short type) -> columns, for every column whose landed type does not keep
+    the declared one's meaning (`type_faithful`); a column missing on the actual side is `missing`."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for col in cols:
+        e, a = expected.get(col.name), actual.get(col.name)
+        if e is None:
+            continue
+        if a is None or not type_faithful(e.short, a.short):
+            out.setdefault((e.short, a.short if a else "missing"), []).append(col.name)
+    return out
+
+
+def empty_strings_lost(comparison: Comparison) -> dict[str, dict[str, Any]]:
+    """Text columns holding fewer '' and more NULLs on the actual side than on the expected side."""
+    e, a = comparison.expected_null_empty, comparison.actual_null_empty
+    return {
+        col: {"expected": e[col], "actual": a.get(col, {})}
+        for col in e
+        if a.get(col, {}).get("empty", 0) < e[col]["empty"] and a.get(col, {}).get("null", 0) > e[col]["null"]
+    }
+
+
+def findings(
+    comparison: Comparison,
+    cols: Sequence[Column],
+    expected_types: dict[str, ColumnType],
+    actual_types: dict[str, ColumnType],
+) -> list[str]:
+    """The finding classes of one comparison, in a fixed order (see the module docstring)."""
+    out = [f"type_fidelity.{src}_to_{dst}" for src, dst in type_changes(cols, expected_types, actual_types)]
+    if not comparison.rows_match:
+        out.append("correctness.rows_mismatch")
+    if not comparison.checksum_match:
+        out.append("correctness.checksum_mismatch")
+    if comparison.duplicate_keys:
+        out.append("correctness.duplicate_key")
+    if empty_strings_lost(comparison):
+        out.append("correctness.empty_string_to_null")
+    if comparison.timestamp_offsets:
+        out.append("correctness.timestamp_offset")
     return out

@@ -251,10 +251,19 @@ def _dpone_errors(call: DponeCall) -> tuple[str | None, list[str], list[str]]:
     return (str(result.get("status")) if result.get("status") else None), codes, [e[:600] for e in errors]
 
 
+def _clip(text: str, limit: int = 300) -> str:
+    """At most `limit` characters, cut between values (never inside one), saying where the rest is."""
+    if len(text) <= limit:
+        return text
+    cut = max(text.rfind(", ", 0, limit), text.rfind("; ", 0, limit))
+    cut = cut if cut > limit // 2 else text.rfind(" ", 0, limit)
+    return text[: cut if cut > 0 else limit] + " ... (cut; the full message is in the case's dpone_run_*.json)"
+
+
 def _headline(codes: list[str], errors: list[str], outcome: str) -> str:
     first = (errors or [""])[0]
     prefix = ", ".join(c for c in codes if not first.startswith(c))
-    return (f"{prefix}: " if prefix else "") + (first[:300] or outcome)
+    return (f"{prefix}: " if prefix else "") + (_clip(first) or outcome)
 
 
 def _run_ok(call: DponeCall) -> bool:
@@ -289,6 +298,8 @@ class _Case:
             sink = engine_for(case.sink, "sink")
             source = engine_for(case.source, "source")
         except EngineUnavailable as exc:
+            if exc.code != "engine.unavailable":
+                head.block(exc.code)  # e.g. engine.auth_failed:<case>: the fix is the credentials, not the server
             return head.not_covered(exc.reason)
         assert sink is not None
         if case.strategy == "cdc":

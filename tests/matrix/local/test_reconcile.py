@@ -101,6 +101,29 @@ def test_a_shifted_timestamp_and_a_duplicated_key_are_found(schema: tuple[Engine
     by_key = {d["key"]: d for d in result.diff}
     assert set(by_key[2]["columns"]) == {"updated_at"}
     assert by_key[3]["kind"] == "version_count_differs"
+    assert result.duplicate_keys == [3] and result.timestamp_offsets == {}  # 1 µs is a changed value, not a zone
+    types = reconcile.table_types(engine, name, "src")
+    assert reconcile.findings(result, COLS, types, types) == [
+        "correctness.rows_mismatch",
+        "correctness.checksum_mismatch",
+        "correctness.duplicate_key",
+    ]
+
+
+@pytest.mark.parametrize(("shift", "offsets"), [("-2 hours", {"updated_at": {"cells": 3, "hours": [-2.0]}}),
+                                                 ("96 hours", {})])  # fmt: skip
+def test_whole_hour_shifts_are_a_zone_offset_but_days_are_not(
+    schema: tuple[Engine, str], shift: str, offsets: dict[str, object]
+) -> None:
+    engine, name = schema
+    result = _compare(
+        engine,
+        name,
+        SRC_DDL,
+        fill=f"INSERT INTO {{s}}.dst SELECT id, updated_at + interval '{shift}', amount, note FROM {{s}}.src",
+    )
+    assert result.rows_match and not result.checksum_match
+    assert result.timestamp_offsets == offsets
 
 
 def test_native_and_portable_hashes_agree_on_the_verdict(schema: tuple[Engine, str]) -> None:

@@ -1,0 +1,174 @@
+"""reconciliation_selftest: the instrument proves itself before the matrix judges dpone with it.
+
+local/live: `matrix/local/selftest.py` on the engines the cases use (an exact copy reconciles clean; every seeded
+corruption is caught with its own finding class). If it fails, `harness_unproven` turns every local case into
+`harness.unproven:<case_id>`: a verdict about our instrument, never about dpone.
+
+contract: dpone's simulation moves no data and our reconciliation is never used, so there is nothing to prove;
+the gate records that it did not run (NOT_COVERED, not required, WARN) and never reports passed. It imports no
+engine code, so the contract run does not get slower.
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+
+from dpone_certify.certification.records import GateRecord
+from dpone_certify.evidence.atomic import atomic_write_json
+from dpone_certify.gates.common import GROUP, GateFailed, finish, load_run_record
+from dpone_certify.gates.presentation import evidence_label, gate_metadata, reproduce_hint
+from dpone_certify.matrix.records import CaseRecord, CaseStatus, EvidenceStatus
+from dpone_certify.resources import CertifyResource
+from dpone_certify.runbooks import remediations_for, render_markdown
+from dpone_certify.settings import Profile
+
+GATE = "reconciliation_selftest"
+UNPROVEN = "harness.unproven"
+NOT_APPLICABLE = "selftest.not_applicable"
+
+
+def _not_applicable(run_id: str, certify: CertifyResource, profile: Profile) -> GateRecord:
+    return GateRecord(
+        gate=GATE,
+        run_id=run_id,
+        profile=profile,
+        evidence_status=EvidenceStatus.NOT_COVERED,
+        passed=False,
+        required=False,
+        blockers=[NOT_APPLICABLE],
+        output_dir=str(certify.gate_dir(run_id, GATE)),
+        summary=(
+            "Not run: under the contract profile dpone's simulation moves no data and our reconciliation judges "
+            "nothing, so there is no instrument to prove. The self-test runs under the local and live profiles, "
+            "on the engines the cases use."
+        ),
+        extra={"ran": False},
+    )
+
+
+@dg.asset(group_name=GROUP, backfill_policy=dg.BackfillPolicy.single_run(), kinds={"postgres"})
+def reconciliation_selftest(context: dg.AssetExecutionContext, certify: CertifyResource) -> dg.Output[GateRecord]:
+    """Positive control and seeded corruptions on the cases' own engines (PostgreSQL, and MariaDB -> PostgreSQL
+    when MariaDB is configured); the matrix downstream trusts its reconciliation only if this passed."""
+    profile = certify.resolved_profile()
+    if profile is Profile.CONTRACT:
+        return finish(certify, _not_applicable(context.run_id, certify, profile))
+    from dpone_certify.matrix.local.runner import object_name
+    from dpone_certify.matrix.local.selftest import CORRUPTIONS, run_selftest
+
+    out = certify.gate_dir(context.run_id, GATE)
+    # The cases' wide columns (the row text of >50 columns is assembled in chunks); fewer rows than a case.
+    wide_columns = certify.case_settings().wide_columns
+    result = run_selftest(object_name("selftest", context.run_id, "reconcile"), wide_columns=wide_columns)
+    report = result.to_json()
+    report_path = out / "reconciliation_selftest.json"
+    atomic_write_json(report_path, report, durable=False)
+    blockers = result.blockers()
+    legs = [leg.name for leg in result.legs if not leg.error]
+    record = GateRecord(
+        gate=GATE,
+        run_id=context.run_id,
+        profile=profile,
+        evidence_status=EvidenceStatus.PASS if result.passed else EvidenceStatus.FAIL,
+        passed=result.passed,
+        blockers=blockers,
+        artifacts={"report": str(report_path)},
+        metrics={
+            "corruptions_planned": float(result.planned),
+            "corruptions_seeded": float(result.seeded),
+            "corruptions_caught": float(result.caught),
+            "corruptions_missed": float(result.seeded - result.caught),
+            "controls_clean": float(sum(leg.control_clean for leg in result.legs)),
+            "legs": float(len(result.legs)),
+            "selftest_seconds": result.seconds,
+        },
+        summary=(
+            f"{result.caught}/{result.seeded} seeded corruptions caught with their finding class "
+            f"({len(CORRUPTIONS)} classes) on {', '.join(legs) or 'no engine'}; exact copies reconciled clean: "
+            f"{sum(leg.control_clean for leg in result.legs)}/{len(result.legs)}."
+            + "".join(f" Not run: {leg} ({why})." for leg, why in result.skipped.items())
+            + ("" if result.passed else " Every local case of this run is harness.unproven.")
+        ),
+        output_dir=str(out),
+        extra={
+            "ran": True,
+            "missed_by_class": result.missed_by_class(),
+            "legs_not_run": result.skipped,
+            "engines": {leg.name: {"source": leg.source, "sink": leg.sink} for leg in result.legs},
+        },
+    )
+    return finish(certify, record)
+
+
+@dg.asset_check(  # type: ignore[arg-type]
+    asset=reconciliation_selftest,
+    name="verdict",
+    blocking=False,
+    description="The reconciliation caught every seeded corruption with its class and passed its exact copy; "
+    "not required (WARN) where it does not apply (contract profile).",
+)
+def reconciliation_selftest_verdict(
+    context: dg.AssetCheckExecutionContext, certify: CertifyResource
+) -> Iterator[dg.AssetCheckResult]:
+    record = load_run_record(certify, context.run.run_id, GATE)
+    required = record.required if record else certify.resolved_profile() is not Profile.CONTRACT
+    severity = dg.AssetCheckSeverity.ERROR if required else dg.AssetCheckSeverity.WARN
+    if record is None:
+        yield dg.AssetCheckResult(
+            passed=False,
+            severity=severity,
+            description=f"{GATE} left no record in this run; it was not materialized or crashed before writing.",
+            metadata={"reproduce": dg.MetadataValue.text(reproduce_hint(GATE))},
+        )
+        if required:
+            raise GateFailed(f"{GATE}: no record in run {context.run.run_id}")
+        return
+    remediations = remediations_for(record.blockers, gate=GATE)
+    if record.passed:
+        description = f"{GATE} passed; evidence {evidence_label(record.evidence_status)}"
+    elif not required:
+        description = f"{GATE} did not run (not required here): {record.summary}"
+    else:
+        description = f"{GATE} failed with {len(record.blockers)} blocker(s): {', '.join(record.blockers[:5])}"
+    metadata: dict[str, Any] = gate_metadata(record)
+    metadata["remediation"] = dg.MetadataValue.md(render_markdown(remediations) if remediations else "none")
+    metadata["unknown_blockers"] = sum(1 for r in remediations if not r.known)
+    yield dg.AssetCheckResult(passed=record.passed, severity=severity, description=description, metadata=metadata)
+    if not record.passed and required:
+        raise GateFailed(f"{description}. Remediation is in the check's metadata.")
+
+
+def harness_unproven(
+    records: dict[str, CaseRecord], selftest: GateRecord | None, profile: Profile, run_id: str
+) -> dict[str, CaseRecord]:
+    """Every covered local/live case becomes `harness.unproven:<case_id>` unless the reconciliation self-test
+    passed in the same run (`run_id`; the instrument tests itself in the run whose cases it judges): a broken
+    instrument's findings (or passes) are no verdict about dpone. The case's own findings are kept in its
+    reason, labelled as unproven. Contract cases are dpone's simulation, which does not use the instrument;
+    not-covered cases judged nothing and stay as they are."""
+    if profile is Profile.CONTRACT:
+        return records
+    if selftest is None or selftest.run_id != run_id:
+        earlier = f" (its latest record is from run {selftest.run_id})" if selftest else ""
+        why = f"{GATE} did not run in this run{earlier}; select it with the matrix"
+    elif not selftest.passed:
+        why = f"{GATE} failed: {', '.join(selftest.blockers[:5])}"
+    else:
+        return records
+    out: dict[str, CaseRecord] = {}
+    for key, record in records.items():
+        if not record.covered:
+            out[key] = record
+            continue
+        findings = ", ".join(record.blockers) or record.status.value
+        out[key] = record.model_copy(
+            update={
+                "status": CaseStatus.FAILED,
+                "evidence_status": EvidenceStatus.FAIL,
+                "blockers": [f"{UNPROVEN}:{record.case_id}"],
+                "reason": f"reconciliation instrument unproven ({why}); unproven findings, not a verdict about "
+                f"dpone: {findings}"[:1000],
+            }
+        )
+    return out
