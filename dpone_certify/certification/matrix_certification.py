@@ -57,6 +57,20 @@ def matrix_evidence_status(records: list[CaseRecord], dpone_passed: bool) -> Evi
     return EvidenceStatus.FAIL
 
 
+def positive_controls(records: list[CaseRecord]) -> dict[str, Any]:
+    """Cases whose `reference` variant passed: proof that the harness can say PASS where dpone works. With
+    variants but none passing, the harness is unproven and the failures alone say little."""
+    with_variants = [r for r in records if r.variants]
+    cases = [r.case_id for r in with_variants if r.positive_control]
+    if not with_variants:
+        statement = "no case ran variants (no positive control possible in this profile)"
+    elif not cases:
+        statement = f"harness unproven: none of {len(with_variants)} reference variants passed"
+    else:
+        statement = f"positive controls: {len(cases)}/{len(with_variants)} reference variants passed"
+    return {"count": len(cases), "cases": cases, "with_variants": len(with_variants), "statement": statement}
+
+
 def matrix_certification(
     records: list[CaseRecord], *, passed: bool, status: EvidenceStatus, blockers: list[str], dpone_report: str
 ) -> dict[str, Any]:
@@ -72,6 +86,8 @@ def matrix_certification(
             "passed": int(stats["passed_cases"]),
         },
         "blockers": blockers,
+        "positive_controls": positive_controls(records),
+        "docs_contradictions": sorted({f for r in records for f in r.findings if f.startswith("docs.contradiction:")}),
         "dpone_report": dpone_report,
         "note": (
             "evidence_status is computed by dpone-certify: PASS only when every selected case moved data for real "
@@ -87,6 +103,12 @@ def matrix_certification(
                 "rows_moved": r.rows_moved,
                 "blockers": r.blockers,
                 "run_id": r.run_id,
+                "dpone_errors": r.dpone_errors,
+                "findings": r.findings,
+                "variants": [
+                    {k: v.get(k) for k in ("name", "passed", "blockers", "root_causes", "dpone_errors", "manifest")}
+                    for v in r.variants
+                ],
             }
             for r in records
         ],

@@ -17,6 +17,7 @@ from dpone_certify.certification.matrix_certification import (
     matrix_certification,
     matrix_evidence_status,
     matrix_stats,
+    positive_controls,
     weakest_profile,
 )
 from dpone_certify.certification.records import GateRecord
@@ -119,7 +120,10 @@ def run_specs(
             stop_embedded()  # the data folder goes with it (kept with keep_schemas, to inspect them)
 
 
-CASE_COLUMNS = {c: "string" for c in ("case_id", "status", "evidence", "engine", "rows", "blockers", "reason")}
+CASE_COLUMNS = {
+    c: "string"
+    for c in ("case_id", "status", "evidence", "engine", "rows", "blockers", "reason", "dpone_error", "reference")
+}
 
 
 def _case_table(records: list[CaseRecord]) -> dg.TableMetadataValue:
@@ -132,6 +136,10 @@ def _case_table(records: list[CaseRecord]) -> dg.TableMetadataValue:
             "rows": r.rows_moved,
             "blockers": ", ".join(r.blockers),
             "reason": r.reason or "",
+            "dpone_error": "; ".join(r.dpone_errors)[:500],
+            "reference": next(
+                (("passed" if v.get("passed") else "failed") for v in r.variants if v.get("name") == "reference"), ""
+            ),
         }
         for r in records
     ]
@@ -311,6 +319,8 @@ def matrix_report(
         blockers.append(exc.blocker)
     status = matrix_evidence_status(records, dpone_passed)
     stats = matrix_stats(records)
+    controls = positive_controls(records)
+    stats["positive_controls"] = float(controls["count"])
     profiles = sorted({r.profile.value for r in records})
     passed = dpone_passed and not blockers
     certification = matrix_certification(
@@ -346,6 +356,7 @@ def matrix_report(
                 if other_profiles
                 else ""
             )
+            + f" {controls['statement']}"
         ),
         output_dir=str(out),
         extra={

@@ -76,11 +76,24 @@ class CaseRecord(BaseModel):
     reconcile_seconds: float | None = None  # our wall clock for reconciliation
     dpone_rows_per_second: float | None = None  # dpone's self-reported throughput (first load)
     build: BuildIdentity | None = None  # the dpone build that ran this case (set by the matrix asset)
+    # dpone's error text of every failed run of the verdict variant ("<label>: <error>"), so the report can show
+    # it without opening the raw run files.
+    dpone_errors: list[str] = Field(default_factory=list)
+    # Findings that are not data failures (e.g. `docs.contradiction:<topic>:<case_id>`): reported, never blockers.
+    findings: list[str] = Field(default_factory=list)
+    # local profile: every configuration the case ran under ({name, passed, status, blockers, root_causes,
+    # dpone_errors, manifest}); the verdict is the `documented` one, a passing `reference` is a positive control.
+    variants: list[dict[str, Any]] = Field(default_factory=list)
 
     @classmethod
     def for_case(cls, case: CaseSpec, **fields: Any) -> CaseRecord:
         """A record of `case`, its identity taken from the catalogue entry."""
         return cls(case_id=case.case_id, source=case.source, sink=case.sink, strategy=case.strategy, **fields)
+
+    @property
+    def positive_control(self) -> bool:
+        """The case's reference variant passed: the harness can say PASS where dpone works."""
+        return any(v.get("name") == "reference" and v.get("passed") is True for v in self.variants)
 
     @property
     def covered(self) -> bool:

@@ -218,6 +218,26 @@ CASES: list[tuple[str, str]] = [
     (f"rerun.failed:{PG_CASE}", "rerun.failed:<case_id>"),
     (f"run.failed:{PG_CASE}", "run.failed:<case_id>"),
     (f"engine.unavailable:{CASE}", "engine.unavailable:<case_id>"),
+    # ours: named root causes of failed local runs
+    *[
+        (f"{family}:{PG_CASE}", f"{family}:<case_id>")
+        for family in (
+            "harness.manifest_rejected",
+            "schema_evolution.nullability_tighten",
+            "schema_evolution.type_alias",
+            "schema_evolution.type_change",
+            "state.missing_target",
+            "target.missing",
+            "sink.technical_columns_missing",
+            "deployment.session_datestyle",
+            "deployment.session_settings_change_values",
+        )
+    ],
+    (
+        "strategy.unsupported:api:snapshot_diff:api_to_postgres__snapshot_diff",
+        "strategy.unsupported:<source>:<strategy>:<case_id>",
+    ),
+    (f"docs.contradiction:merge_deletes:{PG_CASE}", "docs.contradiction:<topic>:<case_id>"),
     (f"engine.auth_failed:{CASE}", "engine.auth_failed:<case_id>"),
     # ours: secrets
     ("secret.leaked:matrix/postgres_to_postgres__full_refresh/run_result.json", "secret.leaked:<path>"),

@@ -34,7 +34,11 @@ class ManifestSpec:
     staging_schema: str
     api_url: str = ""  # api source only (a URL on 127.0.0.1 of the fixture server)
     api_schema: tuple[tuple[str, str], ...] = ()  # api source only: declared (name, type)
-    schema_evolution: bool = True  # False only for the diagnostic probe (see `render`)
+    variant: str = "documented"  # which configuration this manifest is (see runner.VARIANTS)
+    # postgres source, incremental strategies: `options.delta_size_threshold` (0 = always the COPY path; dpone's
+    # default 1,000,000 sends a small delta through the streaming path). None = dpone's default.
+    delta_size_threshold: int | None = None
+    backfill_id: str | None = None  # backfill: explicit campaign id (a new one per run reloads every chunk)
 
     @property
     def selector(self) -> str:
@@ -91,6 +95,11 @@ def _source_block(spec: ManifestSpec) -> list[str]:
     if spec.strategy == "xmin":
         lines.append("      incremental_strategy: xmin")
         lines.append(f"      xmin_state_key: {spec.source}_to_postgres.xmin")
+    if spec.delta_size_threshold is not None:
+        lines.append(
+            f"      delta_size_threshold: {spec.delta_size_threshold}  # 0: every delta through the COPY path "
+            "(dpone's own live tests set it)"
+        )
     if spec.strategy == "replace":
         lines.append(f"      source_custom_predicate: \"{BUSINESS_DATE} = '{REPLACE_WINDOW}'\"")
     return lines
@@ -127,6 +136,11 @@ def _strategy_block(spec: ManifestSpec) -> list[str]:
             "        inner_mode: partition_replace",
             f"        chunk: {{column: {BUSINESS_DATE}, from: '{BACKFILL_FROM}', to: '{BACKFILL_TO}', step: 1d}}",
             "        parallel_workers: 1",
+            *(
+                [f"        backfill_id: {spec.backfill_id}  # a new campaign per run (the same id re-runs nothing)"]
+                if spec.backfill_id
+                else []
+            ),
             "      # Needed to run at all (dpone 0.88): the inner partition_replace reads sink.strategy.partition",
             "      # (without it: `partition_replace requires sink.strategy.partition.column`).",
             f"      partition: {{column: {BUSINESS_DATE}, values_from_staging: true, max_partitions_per_run: 64}}",
@@ -140,18 +154,8 @@ def render(spec: ManifestSpec) -> str:
     )
     lines = [
         "# dpone-certify local profile: generated manifest (runnable with `dpone run`).",
+        f"# Variant: {spec.variant}.",
         "# Connections come from DPONE_CONN_<ID>_* env vars set by the harness; no credential is stored here.",
-    ]
-    if not spec.schema_evolution:
-        lines += [
-            "# DIAGNOSTIC PROBE, not the certified manifest. dpone 0.88.0 blocks every second run into a table it",
-            "# created itself (DPONE_SCHEMA_EVOLUTION_BLOCKED, nullability_tighten; `target_nullability:",
-            "# accept_existing_nullable` is ignored because runtime/schema_evolution.py::_schema_policy drops it).",
-            "# Schema evolution is disabled here only to observe what the strategy does to the data; the case keeps",
-            "# its rerun.failed blocker.",
-        ]
-        evolution = "{schema_evolution: {enabled: false}}  # diagnostic probe only, see header"
-    lines += [
         "kind: dpone.batch.v1",
         "naming: {process_name: '{{ src_schema }}.{{ src_table }}', task_group: dpone_certify, "
         f"sink_dataset: {spec.target_schema}, sink_table: {TABLE}}}",
@@ -175,14 +179,14 @@ def render(spec: ManifestSpec) -> str:
             f"  state: {{type: postgres, connection_id: {SINK_CONNECTION}, connection_type: env, "
             f"vault_mount_point: unused, table: {{schema: {spec.target_schema}, name: etl_state}}}}",
         ]
-    schema_key = spec.source_schema if spec.source != "api" else "api"
     lines += [
-        f"schemas: {{{schema_key}: {{tables: [{{table: {TABLE}}}]}}}}",
-        "# Needed to run at all (dpone 0.88): env connections are legacy runtime connections and must be opted in,",
-        "# otherwise DPONE_LEGACY_RUNTIME_DEFAULTS_DISABLED (rc 2).",
-        "runtime: {compatibility: {legacy_runtime_connections: explicit_only}}",
-        "",
+        "  # Needed to run at all (dpone 0.88): env connections are legacy runtime connections and must be opted in,",
+        "  # otherwise DPONE_LEGACY_RUNTIME_DEFAULTS_DISABLED (rc 2). Under `defaults:`, the form both 0.87.4 and",
+        '  # 0.88.0 accept (0.87.4 refuses a top-level `runtime:` block: "Implicit runtime defaults are disabled").',
+        "  runtime: {compatibility: {legacy_runtime_connections: explicit_only}}",
     ]
+    schema_key = spec.source_schema if spec.source != "api" else "api"
+    lines += [f"schemas: {{{schema_key}: {{tables: [{{table: {TABLE}}}]}}}}", ""]
     return "\n".join(lines)
 
 
