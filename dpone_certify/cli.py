@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +21,9 @@ from dpone_certify.settings import Profile
 
 def _instance() -> DagsterInstance:
 
-    if os.environ.get("DAGSTER_HOME"):
+    from dpone_certify import settings
+
+    if settings.dagster_home():
         return dg.DagsterInstance.get()
     if Path("dagster.yaml").exists():
         return dg.DagsterInstance.from_config(".")
@@ -54,7 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     keys, assets = _selection(args.case or [], args.select or [])
     config: dict[str, object] = {}
-    for name in ("profile", "evidence_root", "release", "row_count", "max_parallel", "dpone_python"):
+    for name in ("profile", "evidence_root", "release", "row_count", "max_parallel", "dpone_python", "upstream_run"):
         value = getattr(args, name)
         if value is not None:
             config[name] = value
@@ -116,7 +117,9 @@ def render_verdict(run_id: str, evaluations: Sequence[Any], root: str) -> str:
         )
     else:
         verdict = "CERTIFIED: every selected gate passed on real evidence"
-    lines += ["", verdict, f"evidence: {root}/runs/{run_id}"]
+    from dpone_certify.certification.layout import EvidenceLayout
+
+    lines += ["", verdict, f"evidence: {EvidenceLayout(Path(root), run_id).run_dir}"]
     if failed:
         lines += [
             f"What to fix first: {failed[0]} (later gates often fail because they consume it).",
@@ -131,6 +134,8 @@ def cmd_accept_baseline(args: argparse.Namespace) -> int:
     from dpone_certify.definitions import defs
 
     config = {"evidence_root": args.evidence_root} if args.evidence_root else {}
+    if args.run:
+        config["upstream_run"] = args.run
     result = defs.get_job_def("accept_benchmark_baseline").execute_in_process(
         instance=_instance(),
         run_config={"resources": {"certify": {"config": config}}} if config else None,
@@ -183,9 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--row-count", dest="row_count", type=int)
     run.add_argument("--max-parallel", dest="max_parallel", type=int)
     run.add_argument("--dpone-python", dest="dpone_python", help="python of another dpone build to certify")
+    run.add_argument(
+        "--upstream-run",
+        dest="upstream_run",
+        help="run id whose records feed the gates this selection does not materialize (default: each upstream's "
+        "latest materialization in the Dagster instance)",
+    )
     run.set_defaults(func=cmd_run)
     accept = sub.add_parser("accept-baseline", help="accept the latest matrix measurement as benchmark baseline")
     accept.add_argument("--evidence-root", dest="evidence_root")
+    accept.add_argument("--run", help="run id whose matrix measurement to accept (default: the instance's latest)")
     accept.set_defaults(func=cmd_accept_baseline)
     explain = sub.add_parser("explain", help="print the remediation of blocker(s)")
     explain.add_argument("blocker", nargs="+")

@@ -8,12 +8,12 @@ asset has `BackfillPolicy.single_run()`, so that is one run, not one per case.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from dpone_certify import settings
 from dpone_certify.settings import Profile
 
 FULL_JOB = "full_certification"
@@ -29,7 +29,7 @@ ENGINE_TAG_PREFIX = "dpone_certify/engine-"  # + engine family; the run coordina
 
 
 def default_status() -> dg.DefaultScheduleStatus:
-    on = os.environ.get(DEFAULT_STATUS_ENV, "").strip().lower() in ("1", "on", "true", "running")
+    on = settings.env(DEFAULT_STATUS_ENV).lower() in ("1", "on", "true", "running")
     return dg.DefaultScheduleStatus.RUNNING if on else dg.DefaultScheduleStatus.STOPPED
 
 
@@ -71,7 +71,7 @@ def matrix_run_request(profile: Profile, trigger: str, run_key: str | None = Non
 
 
 def weekly_profile() -> Profile:
-    return Profile(os.environ.get(WEEKLY_PROFILE_ENV, "").strip() or Profile.LOCAL.value)
+    return Profile(settings.env(WEEKLY_PROFILE_ENV) or Profile.LOCAL.value)
 
 
 @dg.schedule(

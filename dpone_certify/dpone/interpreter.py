@@ -21,6 +21,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from dpone_certify import settings
+
 CACHE_ENV = "DPONE_CERTIFY_INTERPRETER_CACHE"
 READY_FILE = "ready.json"
 INSTALL_TIMEOUT_SECONDS = 1800.0
@@ -48,7 +50,7 @@ def wheel_version(wheel: Path) -> str:
 
 def default_cache_root(evidence_root: Path) -> Path:
     """$DPONE_CERTIFY_INTERPRETER_CACHE, else `interpreters/` next to the evidence root."""
-    raw = os.environ.get(CACHE_ENV, "").strip()
+    raw = settings.env(CACHE_ENV)
     return Path(raw).expanduser().resolve() if raw else Path(evidence_root).resolve().parent / "interpreters"
 
 
