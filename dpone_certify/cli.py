@@ -50,8 +50,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     import dagster as dg
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-    from dpone_certify.definitions import ASSETS, defs
-    from dpone_certify.gates.release import RELEASE_ASSETS
+    from dpone_certify.certification.keys import FULL_CERTIFICATION_GATES, RELEASE_GATES
+    from dpone_certify.definitions import defs
 
     keys, assets = _selection(args.case or [], args.select or [])
     config: dict[str, object] = {}
@@ -60,8 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if value is not None:
             config[name] = value
     if not assets:
-        gates = ASSETS + RELEASE_ASSETS if args.release_gates else ASSETS
-        assets = [a.key.to_user_string() for a in gates]
+        assets = [*FULL_CERTIFICATION_GATES, *(RELEASE_GATES if args.release_gates else ())]
     selection = [dg.AssetKey.from_user_string(a) for a in assets]
     if len(keys) == 1:
         tags = {"dagster/partition": keys[0]}
