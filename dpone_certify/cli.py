@@ -86,6 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "control_python",
         "control_wheel",
         "control_version",
+        "upstream_run",
     ):
         value = getattr(args, name, None)
         if value is not None:
@@ -240,7 +241,9 @@ def render_verdict(
         )
     else:
         verdict = "CERTIFIED: every selected gate passed on real evidence"
-    lines += ["", verdict, f"evidence: {root}/runs/{run_id}"]
+    from dpone_certify.certification.layout import EvidenceLayout
+
+    lines += ["", verdict, f"evidence: {EvidenceLayout(Path(root), run_id).run_dir}"]
     if failed:
         lines += [
             f"What to fix first: {failed[0]} (later gates often fail because they consume it).",
@@ -255,6 +258,8 @@ def cmd_accept_baseline(args: argparse.Namespace) -> int:
     from dpone_certify.definitions import defs
 
     config = {"evidence_root": args.evidence_root} if args.evidence_root else {}
+    if args.run:
+        config["upstream_run"] = args.run
     result = defs.get_job_def("accept_benchmark_baseline").execute_in_process(
         instance=_instance(),
         run_config={"resources": {"certify": {"config": config}}} if config else None,
@@ -323,6 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="where wheel venvs are built (default: $DPONE_CERTIFY_INTERPRETER_CACHE or "
         "<user cache dir>/dpone-certify/interpreters)",
     )
+    run.add_argument(
+        "--upstream-run",
+        dest="upstream_run",
+        help="run id whose records feed the gates this selection does not materialize (default: each upstream's "
+        "latest materialization in the Dagster instance)",
+    )
     run.add_argument("--verbose", action="store_true", help="stream Dagster's event stream (it is always in the log)")
     run.set_defaults(func=cmd_run)
     from dpone_certify.report.commands import add_subcommands
@@ -330,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_subcommands(sub)
     accept = sub.add_parser("accept-baseline", help="accept the latest matrix measurement as benchmark baseline")
     accept.add_argument("--evidence-root", dest="evidence_root")
+    accept.add_argument("--run", help="run id whose matrix measurement to accept (default: the instance's latest)")
     accept.set_defaults(func=cmd_accept_baseline)
     explain = sub.add_parser("explain", help="print the remediation of blocker(s)")
     explain.add_argument("blocker", nargs="+")

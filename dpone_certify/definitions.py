@@ -13,13 +13,13 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 from dpone_certify import automation  # noqa: E402
 from dpone_certify.compare import asset as comparison  # noqa: E402
 from dpone_certify.gates import full_certification, release  # noqa: E402
-from dpone_certify.gates.io_manager import evidence_io_manager  # noqa: E402
+from dpone_certify.gates.io_manager import EvidenceIOManager  # noqa: E402
 from dpone_certify.report.asset import (  # noqa: E402
     certification_report,
     certification_report_verdict,
     source_sink_matrix_case_verdict,
 )
-from dpone_certify.resources import CertifyResource  # noqa: E402
+from dpone_certify.resources import CertifyResource, DponeResource, MySQLResource, PostgresResource  # noqa: E402
 
 ASSETS = full_certification.ASSETS
 CHECKS = full_certification.CHECKS
@@ -35,7 +35,13 @@ defs = dg.Definitions.merge(
     comparison.defs,
     automation.defs,
     dg.Definitions(
-        resources={"certify": CertifyResource(), "io_manager": evidence_io_manager},
+        resources={
+            "certify": CertifyResource(),
+            "dpone": DponeResource(),
+            "postgres": PostgresResource.from_env(),
+            "mysql": MySQLResource.from_env(),
+            "io_manager": EvidenceIOManager(),
+        },
         # dpone is called in forks of one fork server per run: one interpreter start per run, not per gate or step.
         executor=dg.in_process_executor,
     ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any, ClassVar
 
 import dagster as dg
 from pydantic import Field
@@ -17,6 +18,7 @@ from dpone_certify import settings
 from dpone_certify.certification.layout import EvidenceLayout
 from dpone_certify.dpone.adapter import DponeAdapter
 from dpone_certify.dpone.identity import BuildIdentity
+from dpone_certify.matrix.local.engines import ENGINE_SETTINGS, Engine, mysql_engine, postgres_engine
 from dpone_certify.matrix.records import CaseSettings
 from dpone_certify.secrets import secret_values_from_env
 from dpone_certify.settings import Profile
@@ -106,6 +108,11 @@ class CertifyResource(dg.ConfigurableResource):
         description="runs per build in release_comparison, interleaved (candidate, control, control, candidate): "
         "the candidate's first is the matrix's own; the spread between repeats is the throughput noise band",
     )
+    upstream_run: str | None = Field(
+        default=None,
+        description="run id whose records feed the gates this run does not materialize (a partial selection); "
+        "default: the run the Dagster instance recorded as each upstream's latest materialization",
+    )
     evidence_case: str | None = Field(
         default=None,
         description="case whose rows feed evidence-bundle (default: first covered case of the matrix)",
@@ -121,7 +128,7 @@ class CertifyResource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # Start dpone's fork server while Dagster sets the run up (its ~2.5 s start then overlaps that work).
         if not (self.dpone_python or self.dpone_wheel or settings.env_dpone_python()):
-            DponeAdapter().warm()
+            DponeResource().setup_for_execution(context)
 
     def resolved_profile(self) -> Profile:
         return Profile(self.profile) if self.profile else settings.env_profile()
@@ -131,11 +138,9 @@ class CertifyResource(dg.ConfigurableResource):
 
     def timeout(self) -> float:
         """An explicit timeout (config, env) as given; the default grows with the work of one dpone call."""
-        import os
-
         if self.gate_timeout_seconds is not None:
             return self.gate_timeout_seconds
-        if os.environ.get(settings.TIMEOUT_ENV, "").strip():
+        if settings.env(settings.TIMEOUT_ENV):
             return settings.env_timeout()
         return scaled_timeout(settings.DEFAULT_GATE_TIMEOUT_SECONDS, self.row_count, self.case_settings().wide_columns)
 
@@ -143,11 +148,7 @@ class CertifyResource(dg.ConfigurableResource):
         python = self.dpone_python
         if python is None and self.dpone_wheel:
             python = str(wheel_python(Path(self.dpone_wheel), self.interpreter_cache))
-        return DponeAdapter(
-            python=python or settings.env_dpone_python(),
-            timeout_seconds=self.timeout(),
-            secrets=secret_values_from_env(),
-        )
+        return DponeResource(dpone_python=python).adapter(timeout_seconds=self.timeout())
 
     def has_control(self) -> bool:
         return bool(self.control_python or self.control_wheel or self.control_version)
@@ -192,11 +193,9 @@ class CertifyResource(dg.ConfigurableResource):
     def release_name(self) -> str:
         """The release id: explicit (refused when it names another dpone version than the build's), else
         `dpone-<version of the build under test>`."""
-        import os
-
         from dpone_certify.dpone.identity import check_release
 
-        raw = self.release or os.environ.get(settings.RELEASE_ENV, "").strip()
+        raw = self.release or settings.env_release()
         if raw:
             check_release(raw, self._build_version())
         else:
@@ -220,3 +219,58 @@ class CertifyResource(dg.ConfigurableResource):
     def gate_dir(self, run_id: str, gate: str) -> Path:
         """Each run writes under its own folder (created): see `EvidenceLayout.gate_dir`."""
         return self.layout(run_id).gate_dir(gate)
+
+
+class DponeResource(dg.ConfigurableResource):
+    """dpone, the system under test: builds the adapter every gate calls through. Started at run start (the fork
+    server's ~2.5 s start overlaps Dagster's set-up) unless another dpone build is certified."""
+
+    dpone_python: str | None = Field(default=None, description="default: $DPONE_CERTIFY_DPONE_PYTHON or this one")
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if not (self.dpone_python or settings.env_dpone_python()):
+            DponeAdapter().warm()
+
+    def adapter(self, *, python: str | None = None, timeout_seconds: float) -> DponeAdapter:
+        return DponeAdapter(
+            python=python or self.dpone_python or settings.env_dpone_python(),
+            timeout_seconds=timeout_seconds,
+            secrets=secret_values_from_env(),
+        )
+
+
+class _EngineResource(dg.ConfigurableResource):
+    """An engine the gates use directly, configured like the local runner's (`<PREFIX>_HOST`, ...); in
+    `definitions.py` each field is the `dg.EnvVar` of that variable when it is set. No host: the default engine
+    (the embedded PostgreSQL; MariaDB/MySQL unavailable)."""
+
+    FAMILY: ClassVar[str]
+
+    host: str | None = None
+    port: str | None = None
+    database: str | None = None
+    user: str | None = None
+    password: str | None = None
+
+    def environ(self) -> dict[str, str]:
+        """The values as the engine factories read them (`<PREFIX>_<VARIABLE>`)."""
+        prefix = ENGINE_SETTINGS[self.FAMILY].prefix
+        fields = {"HOST": self.host, "PORT": self.port, "DATABASE": self.database, "USER": self.user}
+        return {f"{prefix}_{k}": v for k, v in {**fields, "PASSWORD": self.password}.items() if v}
+
+    def engine(self) -> Engine:
+        return {"postgres": postgres_engine, "mysql": mysql_engine}[self.FAMILY](self.environ())
+
+    @classmethod
+    def from_env(cls) -> Any:
+        prefix = ENGINE_SETTINGS[cls.FAMILY].prefix
+        names = {f: f"{prefix}_{f.upper()}" for f in ("host", "port", "database", "user", "password")}
+        return cls(**{f: dg.EnvVar(name) for f, name in names.items() if settings.env(name)})
+
+
+class PostgresResource(_EngineResource):
+    FAMILY: ClassVar[str] = "postgres"
+
+
+class MySQLResource(_EngineResource):
+    FAMILY: ClassVar[str] = "mysql"

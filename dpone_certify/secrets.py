@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
+
+from dpone_certify import settings
 
 REDACTED = "***"
 
@@ -22,7 +23,7 @@ _PATTERNS = (
 
 
 def secret_values_from_env(environ: dict[str, str] | None = None) -> list[str]:
-    env = os.environ if environ is None else environ
+    env = settings.environ() if environ is None else environ
     return [v for k, v in env.items() if _SECRET_NAME.search(k) and len(v) >= 4]
 
 

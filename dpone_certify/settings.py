@@ -4,6 +4,7 @@ share one switch (`DPONE_CERTIFY_PROFILE`, `DPONE_CERTIFY_EVIDENCE_ROOT`); run c
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 
@@ -28,6 +29,24 @@ class Profile(StrEnum):
     def dpone_profile(self) -> str:
         """The name dpone's own plan uses for this layer."""
         return {"contract": "mock_contract", "local": "mock_local", "live": "vendor_live"}[self.value]
+
+
+def environ() -> Mapping[str, str]:
+    """The process environment: the only place the package reads it (other modules ask this module)."""
+    return os.environ
+
+
+def env(name: str) -> str:
+    """One environment variable, stripped ("" when unset)."""
+    return os.environ.get(name, "").strip()
+
+
+def dagster_home() -> str | None:
+    return env("DAGSTER_HOME") or None
+
+
+def env_release() -> str | None:
+    return env(RELEASE_ENV) or None
 
 
 def env_profile() -> Profile:

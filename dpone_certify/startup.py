@@ -82,7 +82,7 @@ def check_dpone_python(python: str) -> None:
 
 
 def check_timeout() -> float:
-    raw = os.environ.get(settings.TIMEOUT_ENV, "").strip()
+    raw = settings.env(settings.TIMEOUT_ENV)
     if not raw:
         return settings.DEFAULT_GATE_TIMEOUT_SECONDS
     try:
@@ -108,7 +108,7 @@ def check_run(args: Any) -> None:
     if max_parallel is not None and max_parallel < 1:
         raise StartupError(f"--max-parallel {max_parallel} must be at least 1")
     check_timeout()
-    home = os.environ.get("DAGSTER_HOME", "").strip()
+    home = settings.env("DAGSTER_HOME")
     if home and not Path(home).is_dir():
         raise StartupError(f"DAGSTER_HOME={home} is not a folder; create it (it holds dagster.yaml and run history)")
     raw_root = getattr(args, "evidence_root", None)
@@ -153,7 +153,7 @@ def open_instance() -> dg.DagsterInstance:
     A fresh SQLite home creates its tables on first open; two first runs at once raced there ("table runs
     already exists"). Opening (and touching every storage) under a file lock in the home makes the first
     one create them and the second find them."""
-    home = os.environ.get("DAGSTER_HOME", "").strip()
+    home = settings.env("DAGSTER_HOME")
     if home:
         folder: Path | None = Path(home)
     elif Path("dagster.yaml").exists():

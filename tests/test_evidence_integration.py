@@ -65,11 +65,13 @@ def test_concurrent_runs_keep_store_and_chain_intact(tmp_path: Path) -> None:
     root = tmp_path / "evidence"
     config = {"evidence_root": str(root), "row_count": 200}
     with dg.instance_for_test() as instance:
-        materialize(instance, GATES[:-1], cases=case_range(PG_CASE, 2), config=config)
+        first = materialize(instance, GATES[:-1], cases=case_range(PG_CASE, 2), config=config)
     env = {**os.environ, "DPONE_CERTIFY_EVIDENCE_ROOT": str(root)}
     env.pop("DAGSTER_HOME", None)
+    # Each process has a throwaway instance: the run whose artifact index they chain is named explicitly.
+    upstream = json.dumps({"resources": {"certify": {"config": {"upstream_run": first.run_id}}}})
     cmd = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "dpone_certify.definitions",
-           "--select", "evidence_chain"]  # fmt: skip
+           "--select", "evidence_chain", "--config-json", upstream]  # fmt: skip
     procs = [
         subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)
     ]

@@ -8,12 +8,12 @@ asset has `BackfillPolicy.single_run()`, so that is one run, not one per case.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from dpone_certify import settings
 from dpone_certify.settings import Profile
 
 FULL_JOB = "full_certification"
@@ -29,7 +29,7 @@ ENGINE_TAG_PREFIX = "dpone_certify/engine-"  # + engine family; the run coordina
 
 
 def default_status() -> dg.DefaultScheduleStatus:
-    on = os.environ.get(DEFAULT_STATUS_ENV, "").strip().lower() in ("1", "on", "true", "running")
+    on = settings.env(DEFAULT_STATUS_ENV).lower() in ("1", "on", "true", "running")
     return dg.DefaultScheduleStatus.RUNNING if on else dg.DefaultScheduleStatus.STOPPED
 
 
@@ -71,38 +71,44 @@ def matrix_run_request(profile: Profile, trigger: str, run_key: str | None = Non
 
 
 def weekly_profile() -> Profile:
-    return Profile(os.environ.get(WEEKLY_PROFILE_ENV, "").strip() or Profile.LOCAL.value)
+    return Profile(settings.env(WEEKLY_PROFILE_ENV) or Profile.LOCAL.value)
 
 
-@dg.schedule(
-    name="weekly_full_certification",
-    cron_schedule=WEEKLY_CRON,
-    execution_timezone=TIMEZONE,
-    job_name=FULL_JOB,
-    default_status=default_status(),
-    description="Every gate on the whole matrix in one run, Tuesdays 03:41 UTC; profile "
-    f"${WEEKLY_PROFILE_ENV} (default local: real engines).",
+def _certification_schedule(name: str, cron: str, key_prefix: str, profile: Any, description: str) -> Any:
+    """A schedule of the full_certification job: one run per tick (run key from the tick), profile per tick."""
+
+    @dg.schedule(
+        name=name,
+        cron_schedule=cron,
+        execution_timezone=TIMEZONE,
+        job_name=FULL_JOB,
+        default_status=default_status(),
+        description=description,
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        tick = context.scheduled_execution_time
+        key = f"{key_prefix}:{tick.isoformat()}" if tick else None
+        return matrix_run_request(profile(), name, run_key=key)
+
+    return _schedule
+
+
+weekly_full_certification = _certification_schedule(
+    "weekly_full_certification",
+    WEEKLY_CRON,
+    "weekly",
+    weekly_profile,
+    f"Every gate on the whole matrix in one run, Tuesdays 03:41 UTC; profile ${WEEKLY_PROFILE_ENV} (default local: "
+    "real engines).",
 )
-def weekly_full_certification(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    tick = context.scheduled_execution_time
-    profile = weekly_profile()
-    key = f"weekly:{tick.isoformat()}" if tick else None
-    return matrix_run_request(profile, "weekly_full_certification", run_key=key)
-
-
-@dg.schedule(
-    name="nightly_contract_certification",
-    cron_schedule=NIGHTLY_CRON,
-    execution_timezone=TIMEZONE,
-    job_name=FULL_JOB,
-    default_status=default_status(),
-    description="Every gate on the whole matrix with dpone's mock_contract simulation (UNVERIFIED evidence): "
-    "a cheap nightly signal that the contracts and the chain still hold.",
+nightly_contract_certification = _certification_schedule(
+    "nightly_contract_certification",
+    NIGHTLY_CRON,
+    "nightly",
+    lambda: Profile.CONTRACT,
+    "Every gate on the whole matrix with dpone's mock_contract simulation (UNVERIFIED evidence): a cheap nightly "
+    "signal that the contracts and the chain still hold.",
 )
-def nightly_contract_certification(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    tick = context.scheduled_execution_time
-    key = f"nightly:{tick.isoformat()}" if tick else None
-    return matrix_run_request(Profile.CONTRACT, "nightly_contract_certification", run_key=key)
 
 
 SCHEDULES: list[dg.ScheduleDefinition] = [weekly_full_certification, nightly_contract_certification]

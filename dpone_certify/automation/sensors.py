@@ -8,7 +8,6 @@ in the run the sensor requests.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -51,7 +50,7 @@ def _sensor_status() -> dg.DefaultSensorStatus:
 
 def wheel_dir() -> Path:
     """$DPONE_CERTIFY_WHEEL_DIR, else `wheels/` next to the evidence root (./.dpone-certify/wheels)."""
-    raw = os.environ.get(WHEEL_DIR_ENV, "").strip()
+    raw = settings.env(WHEEL_DIR_ENV)
     return Path(raw).expanduser().resolve() if raw else settings.env_evidence_root().parent / "wheels"
 
 
@@ -129,7 +128,9 @@ def evidence_root_for_run(run: dg.DagsterRun) -> Path:
     config: Mapping[str, Any] = run.run_config or {}
     certify = ((config.get("resources") or {}).get("certify") or {}).get("config") or {}
     raw = certify.get("evidence_root") if isinstance(certify, Mapping) else None
-    return Path(str(raw)).expanduser().resolve() if raw else settings.env_evidence_root()
+    from dpone_certify.resources import CertifyResource  # the one resolver of the evidence root
+
+    return CertifyResource(evidence_root=str(raw) if raw else None).root()
 
 
 def expected_gates(run: dg.DagsterRun) -> list[str]:

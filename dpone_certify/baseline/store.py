@@ -29,6 +29,63 @@ class BaselineMetric(BaseModel):
     direction: str
 
 
+class MachineIdentity(BaseModel):
+    """The machine a measurement was taken on: a baseline only judges runs on the same machine."""
+
+    cpu_model: str
+    cores: int
+    memory_gb: float
+    python: str
+    dpone_build: str
+
+    def same_machine(self, other: MachineIdentity | None) -> bool:
+        return other is not None and self.model_dump() == other.model_dump()
+
+    def describe(self) -> str:
+        return (
+            f"{self.cpu_model}, {self.cores} core(s), {self.memory_gb:g} GB, python {self.python}, {self.dpone_build}"
+        )
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_gb() -> float:
+    try:
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        return 0.0
+
+
+def _dpone_build() -> str:
+    """dpone's version and a digest of its installed file list (tells two builds of one version apart)."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution("dpone")
+    except metadata.PackageNotFoundError:
+        return "dpone not installed"
+    record = dist.read_text("RECORD") or ""
+    return f"dpone {dist.version} ({hashlib.sha256(record.encode()).hexdigest()[:12]})"
+
+
+def current_machine() -> MachineIdentity:
+    return MachineIdentity(
+        cpu_model=_cpu_model(),
+        cores=os.cpu_count() or 0,
+        memory_gb=_memory_gb(),
+        python=platform.python_version(),
+        dpone_build=_dpone_build(),
+    )
+
+
 class Baseline(BaseModel):
     schema_version: str = "dpone_certify.benchmark_baseline.v1"
     profile: str
@@ -37,6 +94,7 @@ class Baseline(BaseModel):
     case_set_sha256: str
     metrics: dict[str, BaselineMetric]
     accepted_from: dict[str, str]
+    machine: MachineIdentity | None = None  # None: measured before machines were recorded (another machine)
 
 
 def case_set_digest(case_ids: list[str]) -> str:
@@ -95,6 +153,7 @@ def accept(
             "accepted_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()} {os.cpu_count()} cpu, python {platform.python_version()}",
         },
+        machine=current_machine(),
     )
     path = accepted_path(root, profile)
     atomic_write_json(path, baseline.model_dump(mode="json"))

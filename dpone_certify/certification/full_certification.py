@@ -341,6 +341,9 @@ CERTIFICATION_SUITE = GateSpec(
 # ---- artifact_index ------------------------------------------------------------------------------------
 def _index_argv(inputs: GateInputs) -> list[str]:
     argv = ["ops", "artifact-index", "--output-dir", str(inputs.out), "--release", inputs.settings.release_name()]
+    # The run's lineage: the records handed between gates, the plan, the matrix's case records.
+    lineage = inputs.settings.layout(inputs.run_id).lineage_root
+    argv += ["--root", str(lineage)] if lineage.is_dir() else []
     for name, rec in inputs.records.items():
         if rec is None:
             inputs.state.setdefault("blockers", []).append(f"gate.input_missing:{name}")
@@ -392,6 +395,7 @@ ARTIFACT_INDEX = GateSpec(
     summary="Index (sha256, size, trust verdict) of every artifact the consumed gates wrote.",
     partial_inputs=True,
     records_release=True,
+    runs_on_crashed_inputs=True,  # the index of a crashed run's evidence is still evidence
 )
 
 EVIDENCE_CHAIN = GateSpec(

@@ -51,11 +51,15 @@ class EvidenceLayout:
         return self.run_dir / gate / RECORD_FILE
 
     @property
+    def lineage_root(self) -> Path:
+        return self.run_dir / "lineage"
+
+    @property
     def matrix_run_path(self) -> Path:
-        return self.run_dir / MATRIX_GATE / MATRIX_RUN_FILE
+        return self.lineage_root / MATRIX_RUN_FILE
 
     def lineage_dir(self, asset: str) -> Path:
-        return self.run_dir / "lineage" / asset
+        return self.lineage_root / asset
 
     def lineage_path(self, asset: str, partition: str | None = None) -> Path:
         folder = self.lineage_dir(asset)
@@ -65,12 +69,6 @@ class EvidenceLayout:
         return self.run_dir / f"{stem}.{suffix}"
 
     # ---- across runs -----------------------------------------------------------------------------------
-    def shared_lineage_path(self, asset: str, partition: str | None = None) -> Path:
-        return self.root / "lineage" / asset / (f"{partition}.json" if partition is not None else "latest.json")
-
-    def latest_run_pointer(self, asset: str) -> Path:
-        return self.root / "lineage" / asset / "latest_run.json"
-
     def baseline_path(self, profile: str) -> Path:
         return self.root / "baselines" / f"{profile}.json"
 

@@ -27,7 +27,22 @@ class GateRecord(BaseModel):
     release: str | None = None
     build: BuildIdentity | None = None  # the dpone build under test (set where records are finished, gates.common)
     extra: dict[str, Any] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)  # shown with the verdict, never failing it
+    consumed_runs: dict[str, str] = Field(default_factory=dict)  # input -> the earlier run it was read from
 
     @property
     def report_path(self) -> str | None:
         return self.artifacts.get("report")
+
+
+# An input whose producer crashed or timed out measured nothing: its consumers report that, not a verdict.
+CRASH_PREFIXES = ("gate.crashed:", "gate.timeout:", "input.crashed:")
+
+
+def crashed(blockers: list[str]) -> bool:
+    return any(b.startswith(CRASH_PREFIXES) for b in blockers)
+
+
+def crashed_inputs(records: dict[str, GateRecord | None]) -> list[str]:
+    """`input.crashed:<input>` for every input whose own call (or whose inputs) crashed or timed out."""
+    return [f"input.crashed:{name}" for name, rec in records.items() if rec is not None and crashed(rec.blockers)]

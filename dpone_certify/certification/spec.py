@@ -98,6 +98,7 @@ class GateSpec:
     summary: str | Callable[[GateInputs], str] = ""
     partial_inputs: bool = False  # call dpone even when some upstream is missing (argv reports the gaps)
     records_release: bool = False  # the record carries the release name
+    runs_on_crashed_inputs: bool = False  # still call dpone when an input crashed (it judges what exists)
     judges_settings_profile: bool = False  # no upstream records: the profile is the run's (the plan)
 
     @property

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from dpone_certify import settings
 from dpone_certify.dpone import worker
 from dpone_certify.secrets import redact, redact_obj
 
@@ -247,7 +248,7 @@ class DponeAdapter:
         err_path: Path,
     ) -> tuple[int | None, bool]:
         assert self.python
-        child_env = {**os.environ, **(env or {})}
+        child_env = {**settings.environ(), **(env or {})}
         cmd = [self.python, str(WORKER_PATH), op, json.dumps(args)]
         with out_path.open("wb") as out, err_path.open("wb") as err:
             proc = subprocess.Popen(cmd, cwd=cwd, env=child_env, stdout=out, stderr=err, start_new_session=True)
@@ -272,7 +273,7 @@ class DponeAdapter:
             "op": op,
             "args": args,
             "cwd": str(cwd),
-            "env": {**os.environ, **(env or {})},  # the environment as of this call, not of the server's start
+            "env": {**settings.environ(), **(env or {})},  # the environment as of this call, not of the server's start
             "out": str(out_path),
             "err": str(err_path),
         }

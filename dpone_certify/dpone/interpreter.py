@@ -23,6 +23,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from dpone_certify import settings
+
 CACHE_ENV = "DPONE_CERTIFY_INTERPRETER_CACHE"
 READY_FILE = "ready.json"
 # What the local profile imports in dpone's process (psycopg, pymysql, pandas, pyarrow): a wheel's venv gets them
@@ -53,14 +55,14 @@ def wheel_version(wheel: Path) -> str:
 
 def user_cache_dir() -> Path:
     """$XDG_CACHE_HOME, else ~/.cache (the user's cache directory on Linux and macOS alike for our purpose)."""
-    raw = os.environ.get("XDG_CACHE_HOME", "").strip()
+    raw = settings.env("XDG_CACHE_HOME")
     return Path(raw).expanduser() if raw else Path.home() / ".cache"
 
 
 def default_cache_root(configured: str | Path | None = None) -> Path:
     """The interpreter cache: `configured` (the `interpreter_cache` setting), else $DPONE_CERTIFY_INTERPRETER_CACHE,
     else `<user cache dir>/dpone-certify/interpreters`. Never beside an evidence root: venvs are not evidence."""
-    raw = str(configured).strip() if configured else os.environ.get(CACHE_ENV, "").strip()
+    raw = str(configured).strip() if configured else settings.env(CACHE_ENV)
     base = Path(raw).expanduser() if raw else user_cache_dir() / "dpone-certify" / "interpreters"
     return base.resolve()
 

@@ -8,12 +8,12 @@ state of that root; an acknowledgment records one too (runless), without `chain_
 from __future__ import annotations
 
 import getpass
-import os
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
+from dpone_certify import settings
 from dpone_certify.evidence.chain import ChainHead, coerce_head
 
 ASSET = "evidence_chain"
@@ -74,4 +74,4 @@ def default_user() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):
-        return os.environ.get("USER") or "unknown"
+        return settings.env("USER") or "unknown"

@@ -43,9 +43,13 @@ def load_run_record(certify: CertifyResource, run_id: str, gate: str) -> GateRec
     return GateRecord.model_validate(json.loads(path.read_text(encoding="utf-8")))
 
 
-def is_required(certify: CertifyResource, gate: str) -> bool:
-    """Required unless dpone's latest certification plan says otherwise."""
-    plan = certify.layout().shared_lineage_path("certification_plan")
+def is_required(certify: CertifyResource, run_id: str, gate: str) -> bool:
+    """Required unless the certification plan of this run (materialized in it, or consumed with the upstream
+    records of an earlier run) says otherwise; a run without a plan requires every gate. The evidence chain's
+    integrity is never waived by a plan."""
+    if gate == "evidence_chain":
+        return True
+    plan = certify.layout(run_id).lineage_path("certification_plan")
     if not plan.exists():
         return True
     data = json.loads(plan.read_text(encoding="utf-8"))["data"]
@@ -143,6 +147,7 @@ def compose_record(
         output_dir=str(out),
         extra=extra or {},
         release=release,
+        consumed_runs={r.gate: r.run_id for r in inputs if r.run_id != run_id},
     )
     if trust_gate:
         add_unverified_blocker(record)
@@ -160,7 +165,7 @@ def verdict_check(gate: str, description: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=dg.AssetKey(gate), name="verdict", blocking=False, description=description)  # type: ignore[arg-type]
     def _check(context: dg.AssetCheckExecutionContext, certify: CertifyResource) -> Iterator[dg.AssetCheckResult]:
         record = load_run_record(certify, context.run.run_id, gate)
-        required = is_required(certify, gate)
+        required = is_required(certify, context.run.run_id, gate)
         severity = dg.AssetCheckSeverity.ERROR if required else dg.AssetCheckSeverity.WARN
         if record is None:
             yield dg.AssetCheckResult(
@@ -176,6 +181,7 @@ def verdict_check(gate: str, description: str) -> dg.AssetChecksDefinition:
         status = evidence_label(record.evidence_status)
         if record.passed:
             description = f"{gate} passed; evidence {status}"
+            description += f"; warnings: {', '.join(record.warnings)}" if record.warnings else ""
         else:
             description = f"{gate} failed with {len(record.blockers)} blocker(s): {', '.join(record.blockers[:5])}"
         metadata = gate_metadata(record)

@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 
-from dpone_certify.certification.records import GateRecord
+from dpone_certify.certification.records import GateRecord, crashed_inputs
 from dpone_certify.certification.spec import GateInputs, GateSpec, InputMissing, Judgement
 from dpone_certify.dpone.adapter import DponeCallError
 from dpone_certify.gates.common import compose_record, finish, input_missing, verdict_check
@@ -38,12 +38,18 @@ def run_spec(
             return input_missing(run_id, certify, spec.name, absent)
     out = certify.gate_dir(run_id, spec.name)
     inputs = GateInputs(gate=spec.name, run_id=run_id, out=out, settings=certify, records=records)
+    crashed = crashed_inputs(dict(records))
+    if crashed and not spec.runs_on_crashed_inputs:
+        # Nothing was measured upstream: no verdict about dpone from it.
+        summary = f"Not judged: {', '.join(c.split(':', 1)[1] for c in crashed)} crashed or timed out upstream."
+        return compose_record(run_id, certify, spec.name, inputs.present, blockers=crashed, out=out, call=None,
+                              artifacts={}, summary=summary)  # fmt: skip
     try:
         argv = spec.argv(inputs)
     except InputMissing as exc:
         return input_missing(run_id, certify, spec.name, exc.upstream)
     call = certify.adapter().cli(spec.name, [*argv, "--format", "json"])
-    blockers: list[str] = list(inputs.state.get("blockers", []))
+    blockers: list[str] = [*crashed, *inputs.state.get("blockers", [])]
     judgement = Judgement()
     try:
         answer = call.parse(spec.answer)

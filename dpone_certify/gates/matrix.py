@@ -20,7 +20,7 @@ from dpone_certify.certification.matrix_certification import (
     positive_controls,
     weakest_profile,
 )
-from dpone_certify.certification.records import GateRecord
+from dpone_certify.certification.records import GateRecord, crashed
 from dpone_certify.dpone.adapter import DponeAdapter, DponeCallError
 from dpone_certify.dpone.models import MatrixReport
 from dpone_certify.evidence.atomic import atomic_write_json
@@ -228,7 +228,7 @@ def source_sink_matrix_verdict(
     context: dg.AssetCheckExecutionContext, certify: CertifyResource
 ) -> Iterator[dg.AssetCheckResult]:
     path = certify.layout(context.run.run_id).matrix_run_path
-    required = is_required(certify, "source_sink_matrix")
+    required = is_required(certify, context.run.run_id, "source_sink_matrix")
     severity = dg.AssetCheckSeverity.ERROR if required else dg.AssetCheckSeverity.WARN
     if not path.exists():
         yield dg.AssetCheckResult(passed=False, severity=severity, description="the matrix left no record in this run")
@@ -292,6 +292,8 @@ def matrix_report(
         blockers.append("matrix.no_cases")
     if any(not r.covered for r in records):
         blockers.append("matrix.coverage_incomplete")
+    if any(crashed(r.blockers) for r in records):
+        blockers.append("input.crashed:source_sink_matrix")  # cases that measured nothing, not dpone's verdict
     dpone_out = out / "dpone"
     # The body of `dpone ops integration-matrix-report` through its service class: same files and JSON,
     # without the ~3 s import of dpone's whole CLI, which matters for a focused one-case re-run.
@@ -330,6 +332,7 @@ def matrix_report(
         blockers=blockers,
         dpone_report=str(dpone_out / "certification_report.json"),
     )
+    earlier = sorted({r.run_id for r in records if r.run_id != context.run_id})  # a report over an earlier matrix
     cert_path = out / "matrix_certification.json"
     atomic_write_json(cert_path, certification, durable=False)
     bundle_path = write_case_statements(out / "intoto_statements.jsonl", records, input_dir)
@@ -347,6 +350,7 @@ def matrix_report(
         },
         metrics=stats,
         dpone_command=call.command,
+        consumed_runs={"source_sink_matrix": earlier[0]} if earlier else {},
         summary=(
             f"Judged: the {len(records)} case(s) of profile `{profile.value}`: {int(stats['passed_cases'])} passed, "
             f"{int(stats['covered_cases'])} covered."

@@ -51,6 +51,10 @@ def summary_markdown(record: GateRecord, remediations: list[Remediation]) -> str
     lines = [f"## {record.gate}: {verdict}", "", f"- Evidence status: **{evidence_label(record.evidence_status)}**"]
     lines += [f"- Profile: `{record.profile.value}`{release}"]
     lines += [f"- Required by dpone's certification plan: `{record.required}`"]
+    if record.warnings:
+        lines += [f"- Warnings (shown, not failing): {', '.join(f'`{w}`' for w in record.warnings)}"]
+    if record.consumed_runs:
+        lines += [f"- Consumed from earlier runs: {', '.join(f'{g} ({r})' for g, r in record.consumed_runs.items())}"]
     if record.summary:
         lines += ["", record.summary]
     if record.dpone_command:

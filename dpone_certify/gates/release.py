@@ -10,6 +10,7 @@ from typing import Any
 import dagster as dg
 
 from dpone_certify.certification.keys import SPECS
+from dpone_certify.certification.matrix_certification import weakest_profile
 from dpone_certify.certification.records import GateRecord
 from dpone_certify.certification.spec import RELEASE_GROUP
 from dpone_certify.gates.common import GROUP, finish, verdict_check
@@ -17,27 +18,34 @@ from dpone_certify.gates.presentation import table
 from dpone_certify.matrix.records import CaseRecord, EvidenceStatus
 from dpone_certify.release import cdc, docs, domains, observability, performance, readiness, reliability, security
 from dpone_certify.release import supply_chain as supply
-from dpone_certify.release.common import DOMAINS_KEY, ProducerResult, missing
-from dpone_certify.release.specs import LOCAL_DOMAIN_GATES, SCANNED
-from dpone_certify.resources import CertifyResource
+from dpone_certify.release.common import DOMAINS_KEY, ProducerResult
+from dpone_certify.release.specs import LOCAL_DOMAIN_GATES, RELEASE, SCANNED
+from dpone_certify.resources import CertifyResource, PostgresResource
 
 __all__ = ["RELEASE_ASSETS", "RELEASE_CHECKS", "RELEASE_GROUP", "RELEASE_JOBS", "SCANNED"]
+DOMAIN_COLUMNS = ["domain", "status", "artifact", "reason"]
 _ASSET: dict[str, Any] = {"group_name": RELEASE_GROUP, "backfill_policy": dg.BackfillPolicy.single_run()}
 
 
 def _domain_table(rows: list[dict[str, Any]]) -> dg.TableMetadataValue:
-    columns = list(rows[0]) if rows else ["domain", "status", "artifact", "reason"]
     types = {"passed_to_dpone": "bool", "dpone_passed": "bool"}
-    return table(rows, {c: types.get(c, "string") for c in columns})
+    return table(rows, {c: types.get(c, "string") for c in (list(rows[0]) if rows else DOMAIN_COLUMNS)})
 
 
 def _producer_record(
-    context: dg.AssetExecutionContext, certify: CertifyResource, gate: str, result: ProducerResult
+    context: dg.AssetExecutionContext,
+    certify: CertifyResource,
+    gate: str,
+    result: ProducerResult,
+    *judged: GateRecord | CaseRecord | None,
 ) -> dg.Output[GateRecord]:
+    """The record of a producer; its profile is that of the records it judged (the run's, for a producer that
+    judges none: it measured this run's dpone itself)."""
+    profiles = [r.profile for r in judged if r is not None]
     record = GateRecord(
         gate=gate,
         run_id=context.run_id,
-        profile=certify.resolved_profile(),
+        profile=weakest_profile([p.value for p in profiles]) if profiles else certify.resolved_profile(),
         evidence_status=result.evidence_status,
         passed=result.passed,
         blockers=list(result.blockers),
@@ -59,13 +67,8 @@ def performance_evidence(
 ) -> dg.Output[GateRecord]:
     """performance + performance_lab: dpone's benchmark-baseline report, only when it measured real data
     movement (local/live profile); the contract profile's simulated throughput is reported missing."""
-    if benchmark_baseline is None:
-        result = ProducerResult(summary="benchmark_baseline was never materialized.")
-        result.block("gate.input_missing:benchmark_baseline", "performance.missing")
-        result.domains = [missing(d, "benchmark_baseline was never materialized") for d in performance.DOMAINS]
-    else:
-        result = performance.produce(benchmark_baseline)
-    return _producer_record(context, certify, "performance_evidence", result)
+    result = performance.produce(benchmark_baseline)
+    return _producer_record(context, certify, "performance_evidence", result, benchmark_baseline)
 
 
 def _local_domain_asset(gate: str) -> dg.AssetsDefinition:
@@ -77,7 +80,7 @@ def _local_domain_asset(gate: str) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, certify: CertifyResource, source_sink_matrix: dict[str, CaseRecord]
     ) -> dg.Output[GateRecord]:
         result = domains.produce(domain, source_sink_matrix, certify.gate_dir(context.run_id, gate))
-        return _producer_record(context, certify, gate, result)
+        return _producer_record(context, certify, gate, result, *source_sink_matrix.values())
 
     return _asset
 
@@ -124,14 +127,17 @@ def docs_evidence(
         release=certify.release_name(),
         sections=sections,
     )
-    return _producer_record(context, certify, "docs_evidence", result)
+    return _producer_record(context, certify, "docs_evidence", result, *upstream.values())
 
 
 @dg.asset(**_ASSET, kinds={"dpone", "postgres"})
-def reliability_evidence(context: dg.AssetExecutionContext, certify: CertifyResource) -> dg.Output[GateRecord]:
+def reliability_evidence(
+    context: dg.AssetExecutionContext, certify: CertifyResource, postgres: PostgresResource
+) -> dg.Output[GateRecord]:
     """reliability: observed `dpone orchestrate run` experiments (lock, committed, crash/resume, retries)."""
+    out = certify.gate_dir(context.run_id, "reliability_evidence")
     result = reliability.produce(
-        adapter=certify.adapter(), out=certify.gate_dir(context.run_id, "reliability_evidence"), run_id=context.run_id
+        adapter=certify.adapter(), out=out, run_id=context.run_id, engine_factory=postgres.engine
     )
     return _producer_record(context, certify, "reliability_evidence", result)
 
@@ -152,14 +158,16 @@ def observability_evidence(
         profile=certify.resolved_profile().value,
         run_id=context.run_id,
     )
-    return _producer_record(context, certify, "observability_evidence", result)
+    return _producer_record(context, certify, "observability_evidence", result, reliability_evidence)
 
 
 @dg.asset(**_ASSET, kinds={"dpone", "postgres"})
-def cdc_evidence(context: dg.AssetExecutionContext, certify: CertifyResource) -> dg.Output[GateRecord]:
+def cdc_evidence(
+    context: dg.AssetExecutionContext, certify: CertifyResource, postgres: PostgresResource
+) -> dg.Output[GateRecord]:
     """cdc: reported missing with the reason: dpone 0.88 has no command that captures PostgreSQL changes (its only
     live CDC path is SQL Server CDC -> ClickHouse, not driven here yet)."""
-    return _producer_record(context, certify, "cdc_evidence", cdc.produce())
+    return _producer_record(context, certify, "cdc_evidence", cdc.produce(postgres.engine))
 
 
 # security scans everything the run consumed and produced (`SCANNED`, from the specs), after every producer.
@@ -186,16 +194,12 @@ def security_evidence(
         scan_dirs=scan_dirs,
     )
     result.extra["not_scanned_inputs"] = sorted(name for name, rec in upstream.items() if rec is None)
-    return _producer_record(context, certify, "security_evidence", result)
+    return _producer_record(context, certify, "security_evidence", result, *records)
 
 
 # ---- dpone's release gates -----------------------------------------------------------------------------
 def _readiness_record(
-    context: dg.AssetExecutionContext,
-    certify: CertifyResource,
-    gate: str,
-    outcome: readiness.Readiness,
-    inputs: list[GateRecord | None],
+    context: dg.AssetExecutionContext, certify: CertifyResource, gate: str, outcome: Any, inputs: list[Any]
 ) -> dg.Output[GateRecord]:
     report = outcome.report
     verdict = readiness.verdict_of(outcome)
@@ -203,7 +207,7 @@ def _readiness_record(
     record = GateRecord(
         gate=gate,
         run_id=context.run_id,
-        profile=certify.resolved_profile(),
+        profile=weakest_profile([r.profile.value for r in inputs if r is not None] or [certify.resolved_profile()]),
         evidence_status=EvidenceStatus.PASS if verdict.passed else EvidenceStatus.FAIL,
         passed=verdict.passed,
         blockers=list(outcome.blockers),
@@ -222,10 +226,8 @@ def _readiness_record(
         },
     )
     extra_md: dict[str, Any] = {"level": level, "domain_table": _domain_table(outcome.table)}
-    if report and report.warnings:
-        extra_md["warnings"] = dg.MetadataValue.md("\n".join(f"- `{w}`" for w in report.warnings))
-    if case_missing:
-        extra_md["case_missing"] = dg.MetadataValue.md("\n".join(f"- `{c}`" for c in case_missing))
+    for name, items in (("warnings", report.warnings if report else []), ("case_missing", case_missing)):
+        extra_md.update({name: dg.MetadataValue.md("\n".join(f"- `{i}`" for i in items))} if items else {})
     return finish(certify, record, extra_md)
 
 
@@ -276,18 +278,13 @@ industrial_readiness = _readiness_asset(
 )
 
 
+_HAND = (performance_evidence, supply_chain_evidence, docs_evidence, reliability_evidence, observability_evidence)
+_BY_NAME = {a.key.path[-1]: a for a in (*_HAND, cdc_evidence, security_evidence)}
+# In the specs' order (release/specs.py).
 RELEASE_ASSETS = [
-    performance_evidence,
-    *LOCAL_DOMAIN_ASSETS.values(),
-    supply_chain_evidence,
-    docs_evidence,
-    reliability_evidence,
-    observability_evidence,
-    cdc_evidence,
-    security_evidence,
-    production_maturity,
-    industrial_readiness,
-]
+    {**_BY_NAME, **LOCAL_DOMAIN_ASSETS, "production_maturity": production_maturity,
+     "industrial_readiness": industrial_readiness}[s.name] for s in RELEASE
+]  # fmt: skip
 RELEASE_CHECKS = [
     verdict_check(a.key.path[-1], f"{a.key.path[-1]}: produced / failed / missing per domain, with remediation")
     for a in RELEASE_ASSETS

@@ -17,7 +17,9 @@ The only live CDC path in 0.88 is SQL Server CDC/change tracking -> ClickHouse, 
 
 from __future__ import annotations
 
-from dpone_certify.matrix.local.engines import EngineUnavailable, postgres_engine
+from collections.abc import Callable
+
+from dpone_certify.matrix.local.engines import Engine, EngineUnavailable, postgres_engine
 from dpone_certify.release.common import ProducerResult, missing
 
 NO_POSTGRES_CAPTURE = (
@@ -30,9 +32,9 @@ NO_POSTGRES_CAPTURE = (
 )
 
 
-def wal_level() -> tuple[str | None, str]:
+def wal_level(engine_factory: Callable[[], Engine] = postgres_engine) -> tuple[str | None, str]:
     try:
-        engine = postgres_engine()
+        engine = engine_factory()
     except EngineUnavailable as exc:
         return None, exc.reason
     try:
@@ -43,9 +45,9 @@ def wal_level() -> tuple[str | None, str]:
     return (str(row[0]) if row else None), engine.label
 
 
-def produce() -> ProducerResult:
+def produce(engine_factory: Callable[[], Engine] = postgres_engine) -> ProducerResult:
     result = ProducerResult()
-    level, where = wal_level()
+    level, where = wal_level(engine_factory)
     result.extra.update(wal_level=level, engine=where)
     state = "" if level == "logical" else " (logical decoding off, but turning it on would not help)"
     reason = f"{where} has wal_level={level or 'unknown'}{state}; {NO_POSTGRES_CAPTURE}"

@@ -15,7 +15,12 @@ from dpone_certify.settings import Profile
 DOMAINS = ("performance", "performance_lab")
 
 
-def produce(benchmark: GateRecord) -> ProducerResult:
+def produce(benchmark: GateRecord | None) -> ProducerResult:
+    if benchmark is None:
+        result = ProducerResult(summary="benchmark_baseline was never materialized.")
+        result.block("gate.input_missing:benchmark_baseline", "performance.missing")
+        result.domains = [missing(d, "benchmark_baseline was never materialized") for d in DOMAINS]
+        return result
     result = ProducerResult()
     report = benchmark.artifacts.get("report")
     if benchmark.profile is Profile.CONTRACT:

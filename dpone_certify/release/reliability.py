@@ -339,11 +339,13 @@ EXPERIMENTS: tuple[tuple[str, Callable[[_Lab, str], tuple[Experiment, dict[str, 
 )
 
 
-def produce(*, adapter: DponeAdapter, out: Path, run_id: str) -> ProducerResult:
+def produce(
+    *, adapter: DponeAdapter, out: Path, run_id: str, engine_factory: Callable[[], Engine] = postgres_engine
+) -> ProducerResult:
     result = ProducerResult()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        engine = postgres_engine()
+        engine = engine_factory()
     except EngineUnavailable as exc:
         result.block("reliability.engine_unavailable")
         result.domains.append(missing("reliability", f"no PostgreSQL for the experiments: {exc.reason}"))

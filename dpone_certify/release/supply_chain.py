@@ -16,7 +16,6 @@ import base64
 import csv
 import hashlib
 import io
-import os
 import subprocess
 import sys
 import zipfile
@@ -24,6 +23,7 @@ from email.parser import Parser
 from importlib import metadata
 from pathlib import Path
 
+from dpone_certify import settings
 from dpone_certify.dpone.adapter import DponeAdapter
 from dpone_certify.dpone.release_models import SupplyChainAttestation
 from dpone_certify.release.common import ProducerResult, ask_dpone, missing, produced
@@ -156,9 +156,9 @@ def produce(
             result.block("supply_chain.wheel_mismatch")
     project_toml, repo = transcribe_pyproject(subject, out / "project")
     result.artifacts["pyproject_transcribed"] = str(project_toml)
-    commit = os.environ.get(COMMIT_ENV, "").strip() or "unknown"
+    commit = settings.env(COMMIT_ENV) or "unknown"
     result.extra["commit_sha_source"] = COMMIT_ENV if commit != "unknown" else "not recorded in the wheel; unknown"
-    key = os.environ.get(SIGNING_ENV, "").strip()
+    key = settings.env(SIGNING_ENV)
     attest_dir = out / "attestation"
     argv = [
         "supply-chain",

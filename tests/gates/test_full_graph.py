@@ -11,8 +11,9 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from dpone_certify.certification.layout import EvidenceLayout
+from dpone_certify.certification.records import GateRecord
 from dpone_certify.definitions import ASSETS
-from dpone_certify.gates.records import GateRecord
 from dpone_certify.matrix.catalogue import case_ids
 from dpone_certify.runbooks import remediation_for
 from tests.conftest import PG_CASE, case_range, checks_by_asset, materialize
@@ -129,6 +130,7 @@ def test_rerunning_one_gate_consumes_lineage_not_a_folder_scan(graph_run: dict[s
     root: Path = graph_run["root"]
     forged = {"passed": True, "evidence_status": "PASS", "blockers": []}
     for place in (root, root / "runs", root / "lineage"):
+        place.mkdir(parents=True, exist_ok=True)
         (place / "certification_report.json").write_text(json.dumps(forged))
         (place / "ops_evidence_bundle.json").write_text(json.dumps(forged))
     result = materialize(graph_run["instance"], ["certification_suite"], config=graph_run["config"])
@@ -166,7 +168,7 @@ def test_cases_as_intoto_statements_warned_when_simulated(graph_run: dict[str, A
 def test_damaged_upstream_record_is_reported_not_crashed(graph_run: dict[str, Any]) -> None:
     """A corrupted lineage record makes the consumer report its input missing; the file is kept as it was."""
     root: Path = graph_run["root"]
-    record = root / "lineage" / "run_registry" / "latest.json"
+    record = EvidenceLayout(root, graph_run["result"].run_id).lineage_path("run_registry")
     original = record.read_bytes()
     record.write_text('{"model": "GateRecord", "data": {"gate": "run_registry"')  # truncated mid-write
     try:

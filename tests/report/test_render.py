@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dpone_certify.gates.records import GateRecord
+from dpone_certify.certification.layout import EvidenceLayout
+from dpone_certify.certification.records import GateRecord
 from dpone_certify.matrix.records import EvidenceStatus
 from dpone_certify.report import GATE_ORDER, collect, render_html, render_markdown, write_report
 from dpone_certify.settings import Profile
@@ -32,9 +33,9 @@ def _record(
 
 
 def _matrix(root: Path, records: list[dict[str, object]]) -> None:
-    out = root / "runs" / RUN / "source_sink_matrix"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "matrix_run.json").write_text(json.dumps({"run_id": RUN, "records": records}), encoding="utf-8")
+    path = EvidenceLayout(root, RUN).matrix_run_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"run_id": RUN, "records": records}), encoding="utf-8")
 
 
 @pytest.fixture

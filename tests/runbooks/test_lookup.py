@@ -141,6 +141,9 @@ CASES: list[tuple[str, str]] = [
     ("artifact.invalid_shape:lineage_report", "artifact.invalid_shape:<gate>"),
     ("gate.input_missing:evidence_chain", "gate.input_missing:<gate>"),
     ("evidence.unverified:certification_suite", "evidence.unverified:<gate>"),
+    ("input.crashed:matrix_report", "input.crashed:<gate>"),
+    ("benchmark.nothing_measured", "benchmark.nothing_measured"),
+    ("benchmark.baseline_other_machine", "benchmark.baseline_other_machine"),
     # ours: matrix
     (f"matrix_case.failed:{CASE}", "matrix_case.failed:<case_id>"),
     (f"matrix_case.not_covered:{CASE}", "matrix_case.not_covered:<case_id>"),

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dpone_certify import settings
+
 COMPOSE_FILE = "docker/compose.engines.yaml"
 EMBEDDED_PG_DIR_ENV = "DPONE_CERTIFY_EMBEDDED_PG_DIR"
 
@@ -33,11 +35,11 @@ class EngineSetting:
         return [f"{self.prefix}_{suffix}" for suffix in self.variables]
 
     def configured(self, environ: Mapping[str, str] | None = None) -> bool:
-        env = os.environ if environ is None else environ
+        env = settings.environ() if environ is None else environ
         return all(env.get(f"{self.prefix}_{suffix}", "").strip() for suffix in self.required)
 
     def values(self, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-        env = os.environ if environ is None else environ
+        env = settings.environ() if environ is None else environ
         return {
             suffix: (env.get(f"{self.prefix}_{suffix}", "").strip() or default)
             for suffix, default in self.variables.items()
@@ -208,7 +210,7 @@ def _embedded_dir() -> Path:
     configured = _embedded_config["dir"]
     if configured is not None:
         return Path(configured)
-    raw = os.environ.get(EMBEDDED_PG_DIR_ENV, "").strip()
+    raw = settings.env(EMBEDDED_PG_DIR_ENV)
     if raw:
         return Path(raw)
     return Path(tempfile.gettempdir()) / f"dpone-certify-pg-{os.getuid()}"
@@ -313,14 +315,14 @@ def _mysql_label(version: str) -> str:
 
 def postgres_engine(environ: Mapping[str, str] | None = None) -> Engine:
     """The Postgres configured by `DPONE_IT_PG_*`, else the embedded one."""
-    env = os.environ if environ is None else environ
+    env = settings.environ() if environ is None else environ
     if not ENGINE_SETTINGS["postgres"].configured(env):
         return embedded_postgres()
     return _configured_engine("postgres", env, _pg_version, lambda version: f"postgres-{version.split()[0]}")
 
 
 def mysql_engine(environ: Mapping[str, str] | None = None) -> Engine:
-    env = os.environ if environ is None else environ
+    env = settings.environ() if environ is None else environ
     setting = ENGINE_SETTINGS["mysql"]
     if not setting.configured(env):
         raise EngineUnavailable("mysql", f"MySQL/MariaDB is not configured; {setting.how_to_enable()}")
@@ -354,7 +356,7 @@ def engine_for(family: str, role: str, environ: Mapping[str, str] | None = None)
     setting = ENGINE_SETTINGS.get(family)
     if setting is None:
         raise EngineUnavailable(family, f"no local engine is known for {family}")
-    env = os.environ if environ is None else environ
+    env = settings.environ() if environ is None else environ
     if not setting.configured(env):
         return_reason = f"{family} is not configured; {setting.how_to_enable()}"
         raise EngineUnavailable(family, return_reason)

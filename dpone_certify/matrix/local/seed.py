@@ -258,7 +258,9 @@ def seed_workers() -> int:
     """Connections that generate rows at once: $DPONE_CERTIFY_SEED_WORKERS, else min(2, CPUs)."""
     import os
 
-    raw = os.environ.get(SEED_WORKERS_ENV, "").strip()
+    from dpone_certify import settings
+
+    raw = settings.env(SEED_WORKERS_ENV)
     return max(1, int(raw)) if raw else max(1, min(2, os.cpu_count() or 1))
 
 
