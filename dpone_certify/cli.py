@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from dagster import DagsterInstance
@@ -73,13 +74,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"dpone-certify: cannot start: {exc}", file=sys.stderr)
         return EXIT_CANNOT_START
     config: dict[str, object] = {}
-    for name in ("profile", "evidence_root", "release", "row_count", "max_parallel", "dpone_python"):
-        value = getattr(args, name)
+    for name in (
+        "profile",
+        "evidence_root",
+        "release",
+        "row_count",
+        "max_parallel",
+        "dpone_python",
+        "dpone_wheel",
+        "interpreter_cache",
+        "control_python",
+        "control_wheel",
+        "control_version",
+    ):
+        value = getattr(args, name, None)
         if value is not None:
-            config[name] = value
+            wheel = name in ("dpone_wheel", "control_wheel")
+            config[name] = str(Path(value).expanduser().resolve()) if wheel else value
+    _check_build(config)
     if not assets:
         gates = ASSETS + REPORT_ASSETS + (RELEASE_ASSETS if args.release_gates else [])
         assets = [a.key.to_user_string() for a in gates]
+        if any(config.get(k) for k in ("control_python", "control_wheel", "control_version")):
+            assets.append("release_comparison")  # candidate vs control on the same cases
     selection = [dg.AssetKey.from_user_string(a) for a in assets]
     if len(keys) == 1:
         tags = {"dagster/partition": keys[0]}
@@ -123,6 +140,37 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     print(console.final_screen(outcome, verdict))
     return 0 if result is not None and result.success and not not_run else 1
+
+
+def _check_build(config: dict[str, object]) -> None:
+    """Before any gate runs: the build under test can be reached and the release id names its version."""
+    from dpone_certify.dpone.identity import IdentityError, ReleaseMismatch
+    from dpone_certify.dpone.interpreter import InterpreterError
+    from dpone_certify.resources import CertifyResource
+
+    if config.get("dpone_python") and config.get("dpone_wheel"):
+        usage_error("--dpone-python and --dpone-wheel name two builds; give one")
+    wheel = config.get("dpone_wheel")
+    if wheel and not Path(str(wheel)).is_file():
+        usage_error(f"--dpone-wheel {wheel}: no such file")
+    certify = CertifyResource(**config)  # type: ignore[arg-type]
+    try:
+        release = certify.release_name()
+        identity = certify.build_identity()
+    except ReleaseMismatch as exc:
+        usage_error(str(exc))
+    except (IdentityError, InterpreterError, ValueError) as exc:
+        usage_error(f"cannot certify the build under test: {exc}")
+    print(f"build under test: {identity.label}; release {release}", file=sys.stderr)
+    controls = [k for k in ("control_python", "control_wheel", "control_version") if config.get(k)]
+    if len(controls) > 1:
+        usage_error(f"{' and '.join('--' + k.replace('_', '-') for k in controls)} name two control builds; give one")
+    if controls:
+        try:
+            control = certify.control_identity()
+        except (IdentityError, InterpreterError, ValueError) as exc:
+            usage_error(f"cannot run the control build: {exc}")
+        print(f"control build: {control.label}", file=sys.stderr)
 
 
 def _job_for(defs: Any, selection: list[Any]) -> tuple[Any, int]:
@@ -259,6 +307,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--row-count", dest="row_count", type=int)
     run.add_argument("--max-parallel", dest="max_parallel", type=int)
     run.add_argument("--dpone-python", dest="dpone_python", help="python of another dpone build to certify")
+    run.add_argument(
+        "--dpone-wheel",
+        dest="dpone_wheel",
+        help="a dpone wheel to certify: its venv (with the local profile's extras) is built once per wheel digest",
+    )
+    run.add_argument("--control-python", dest="control_python", help="python of the control build to compare with")
+    run.add_argument("--control-wheel", dest="control_wheel", help="a wheel of the control build")
+    run.add_argument(
+        "--control-version", dest="control_version", help="a released dpone version as control (installed in the cache)"
+    )
+    run.add_argument(
+        "--interpreter-cache",
+        dest="interpreter_cache",
+        help="where wheel venvs are built (default: $DPONE_CERTIFY_INTERPRETER_CACHE or "
+        "<user cache dir>/dpone-certify/interpreters)",
+    )
     run.add_argument("--verbose", action="store_true", help="stream Dagster's event stream (it is always in the log)")
     run.set_defaults(func=cmd_run)
     from dpone_certify.report.commands import add_subcommands

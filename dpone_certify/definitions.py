@@ -11,6 +11,7 @@ import dagster as dg
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 from dpone_certify import automation  # noqa: E402
+from dpone_certify.compare import asset as comparison  # noqa: E402
 from dpone_certify.gates import full_certification, release  # noqa: E402
 from dpone_certify.gates.io_manager import evidence_io_manager  # noqa: E402
 from dpone_certify.report.asset import (  # noqa: E402
@@ -31,6 +32,7 @@ defs = dg.Definitions.merge(
     full_certification.defs,
     dg.Definitions(assets=REPORT_ASSETS, asset_checks=REPORT_CHECKS),
     release.defs,
+    comparison.defs,
     automation.defs,
     dg.Definitions(
         resources={"certify": CertifyResource(), "io_manager": evidence_io_manager},

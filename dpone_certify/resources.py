@@ -16,9 +16,42 @@ from pydantic import Field
 from dpone_certify import settings
 from dpone_certify.certification.layout import EvidenceLayout
 from dpone_certify.dpone.adapter import DponeAdapter
+from dpone_certify.dpone.identity import BuildIdentity
 from dpone_certify.matrix.records import CaseSettings
 from dpone_certify.secrets import secret_values_from_env
 from dpone_certify.settings import Profile
+
+
+def _wheel_sha(wheel: Path) -> str:
+    """sha256 of a wheel, cached by (path, size, mtime): adapter() is called by every gate."""
+    from dpone_certify.dpone.interpreter import wheel_sha256
+
+    stat = wheel.stat()
+    key = (str(wheel.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _WHEEL_SHA:
+        _WHEEL_SHA[key] = wheel_sha256(wheel)
+    return _WHEEL_SHA[key]
+
+
+_WHEEL_SHA: dict[tuple[str, int, int], str] = {}
+
+
+def wheel_python(wheel: Path, cache: str | None) -> Path:
+    """The python of the venv built (once per wheel digest) for `wheel`, with the local profile's extras."""
+    from dpone_certify.dpone.interpreter import LOCAL_EXTRAS, default_cache_root, ensure_interpreter
+
+    return ensure_interpreter(wheel, default_cache_root(cache), extras=LOCAL_EXTRAS)
+
+
+# One dpone call at 1,000,000 rows x 123 columns took 391 s on a 2-core machine (issue 13): 2 ms per row is ~5x
+# that, so the default stays 900 s up to 450,000 rows and then grows linearly instead of cutting a case off.
+TIMEOUT_SECONDS_PER_ROW = 0.002
+
+
+def scaled_timeout(base: float, row_count: int, wide_columns: int = 120) -> float:
+    """`base`, or the per-row budget for `row_count` rows (scaled by width) when that is larger."""
+    width = max(1.0, (wide_columns + 3) / 123)
+    return max(base, row_count * TIMEOUT_SECONDS_PER_ROW * width)
 
 
 class CertifyResource(dg.ConfigurableResource):
@@ -38,7 +71,14 @@ class CertifyResource(dg.ConfigurableResource):
     delete_ratio: float = settings.DEFAULT_DELETE_RATIO
     max_parallel: int = Field(default=2, description="matrix cases run at once")
     gate_timeout_seconds: float | None = Field(
-        default=None, description="default: $DPONE_CERTIFY_GATE_TIMEOUT_SECONDS or 900"
+        default=None,
+        description="one dpone call's timeout; default: $DPONE_CERTIFY_GATE_TIMEOUT_SECONDS, else 900 s scaled "
+        f"with the rows per case ({TIMEOUT_SECONDS_PER_ROW * 1000:g} ms per row of 120 wide columns beyond that)",
+    )
+    embedded_pg_dir: str | None = Field(
+        default=None,
+        description="data folder of the embedded PostgreSQL (default: $DPONE_CERTIFY_EMBEDDED_PG_DIR, else a "
+        "folder in the temp dir); removed after the local matrix unless keep_schemas",
     )
     dpone_python: str | None = Field(
         default=None,
@@ -46,8 +86,25 @@ class CertifyResource(dg.ConfigurableResource):
     )
     dpone_wheel: str | None = Field(
         default=None,
-        description="a dpone wheel to certify (isolated mode): a venv with it is built once per wheel and used as "
-        "dpone_python; the cache is $DPONE_CERTIFY_INTERPRETER_CACHE or interpreters/ next to the evidence root",
+        description="a dpone wheel to certify (isolated mode): a venv with it and the local profile's extras is "
+        "built once per wheel digest in interpreter_cache and used as dpone_python",
+    )
+    interpreter_cache: str | None = Field(
+        default=None,
+        description="where wheel venvs are built: default $DPONE_CERTIFY_INTERPRETER_CACHE, else "
+        "<user cache dir>/dpone-certify/interpreters",
+    )
+    control_python: str | None = Field(
+        default=None, description="python of the control build: release_comparison certifies it on the same cases"
+    )
+    control_wheel: str | None = Field(default=None, description="a wheel of the control build (venv in the cache)")
+    control_version: str | None = Field(
+        default=None, description="a released dpone version as the control build (pip download into the cache)"
+    )
+    comparison_repeats: int = Field(
+        default=2,
+        description="runs per build in release_comparison, interleaved (candidate, control, control, candidate): "
+        "the candidate's first is the matrix's own; the spread between repeats is the throughput noise band",
     )
     evidence_case: str | None = Field(
         default=None,
@@ -73,27 +130,86 @@ class CertifyResource(dg.ConfigurableResource):
         return Path(self.evidence_root).expanduser().resolve() if self.evidence_root else settings.env_evidence_root()
 
     def timeout(self) -> float:
-        return self.gate_timeout_seconds if self.gate_timeout_seconds is not None else settings.env_timeout()
+        """An explicit timeout (config, env) as given; the default grows with the work of one dpone call."""
+        import os
+
+        if self.gate_timeout_seconds is not None:
+            return self.gate_timeout_seconds
+        if os.environ.get(settings.TIMEOUT_ENV, "").strip():
+            return settings.env_timeout()
+        return scaled_timeout(settings.DEFAULT_GATE_TIMEOUT_SECONDS, self.row_count, self.case_settings().wide_columns)
 
     def adapter(self) -> DponeAdapter:
         python = self.dpone_python
         if python is None and self.dpone_wheel:
-            from dpone_certify.dpone.interpreter import default_cache_root, ensure_interpreter
-
-            python = str(ensure_interpreter(Path(self.dpone_wheel), default_cache_root(self.root())))
+            python = str(wheel_python(Path(self.dpone_wheel), self.interpreter_cache))
         return DponeAdapter(
             python=python or settings.env_dpone_python(),
             timeout_seconds=self.timeout(),
             secrets=secret_values_from_env(),
         )
 
+    def has_control(self) -> bool:
+        return bool(self.control_python or self.control_wheel or self.control_version)
+
+    def control_adapter(self) -> DponeAdapter:
+        """The control build's adapter (isolated mode): its python, or a venv from its wheel or released version,
+        built once per wheel digest in the same interpreter cache as the candidate's."""
+        from dpone_certify.dpone.interpreter import default_cache_root, wheel_for_version
+
+        python = self.control_python
+        if python is None:
+            if self.control_wheel:
+                wheel = Path(self.control_wheel)
+            elif self.control_version:
+                wheel = wheel_for_version(self.control_version, default_cache_root(self.interpreter_cache))
+            else:
+                raise ValueError("no control build: set control_python, control_wheel or control_version")
+            python = str(wheel_python(wheel, self.interpreter_cache))
+        return DponeAdapter(python=python, timeout_seconds=self.timeout(), secrets=secret_values_from_env())
+
+    def control_identity(self) -> BuildIdentity:
+        from dpone_certify.dpone.identity import read_identity
+        from dpone_certify.dpone.interpreter import default_cache_root, wheel_for_version
+
+        wheel: Path | None = None
+        if not self.control_python:
+            if self.control_wheel:
+                wheel = Path(self.control_wheel)
+            elif self.control_version:
+                wheel = wheel_for_version(self.control_version, default_cache_root(self.interpreter_cache))
+        sha = _wheel_sha(wheel) if wheel else None
+        return read_identity(self.control_adapter(), wheel_sha256=sha, wheel=wheel.name if wheel else None)
+
+    def build_identity(self) -> BuildIdentity:
+        """Who the build under test is, asked of the interpreter that runs it (cached per process)."""
+        from dpone_certify.dpone.identity import read_identity
+
+        wheel = Path(self.dpone_wheel) if self.dpone_wheel and not self.dpone_python else None
+        sha = _wheel_sha(wheel) if wheel else None
+        return read_identity(self.adapter(), wheel_sha256=sha, wheel=wheel.name if wheel else None)
+
     def release_name(self) -> str:
+        """The release id: explicit (refused when it names another dpone version than the build's), else
+        `dpone-<version of the build under test>`."""
         import os
 
-        from dpone_certify.matrix.catalogue import dpone_version
+        from dpone_certify.dpone.identity import check_release
 
-        raw = self.release or os.environ.get(settings.RELEASE_ENV, "").strip() or f"dpone-{dpone_version()}"
+        raw = self.release or os.environ.get(settings.RELEASE_ENV, "").strip()
+        if raw:
+            check_release(raw, self._build_version())
+        else:
+            raw = self.build_identity().default_release()
         return re.sub(r"[^A-Za-z0-9._-]+", "-", raw)
+
+    def _build_version(self) -> str:
+        """The version of the build under test; a wheel's is in its file name (no venv needed to know it)."""
+        if self.dpone_wheel and not self.dpone_python:
+            from dpone_certify.dpone.interpreter import wheel_version
+
+            return wheel_version(Path(self.dpone_wheel))
+        return self.build_identity().dpone_version
 
     def case_settings(self) -> CaseSettings:
         return CaseSettings(row_count=self.row_count, change_ratio=self.change_ratio, delete_ratio=self.delete_ratio)

@@ -15,7 +15,9 @@ SPECS: dict[str, GateSpec] = {s.name: s for s in (*FULL_CERTIFICATION, *RELEASE)
 FULL_CERTIFICATION_GATES: tuple[str, ...] = tuple(s.name for s in FULL_CERTIFICATION)
 RELEASE_PRODUCERS: tuple[str, ...] = tuple(s.name for s in RELEASE_PRODUCER_SPECS)
 RELEASE_GATES: tuple[str, ...] = tuple(s.name for s in RELEASE)
-ALL_GATES: tuple[str, ...] = (*FULL_CERTIFICATION_GATES, *RELEASE_GATES)
+# Candidate vs control (dpone_certify.compare): group `release`, selected when a control build is given.
+COMPARISON_GATES: tuple[str, ...] = ("release_comparison",)
+ALL_GATES: tuple[str, ...] = (*FULL_CERTIFICATION_GATES, *RELEASE_GATES, *COMPARISON_GATES)
 
 
 def plan_step_mapping(specs: Iterable[GateSpec]) -> dict[str, str]:
@@ -32,6 +34,7 @@ PLAN_STEP_TO_ASSET: dict[str, str] = plan_step_mapping(FULL_CERTIFICATION)
 INDEXED: tuple[str, ...] = indexed(FULL_CERTIFICATION)
 __all__ = [
     "ALL_GATES",
+    "COMPARISON_GATES",
     "FULL_CERTIFICATION_GATES",
     "INDEXED",
     "PLAN_STEP_TO_ASSET",

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from dpone_certify.dpone.identity import BuildIdentity
 from dpone_certify.matrix.records import EvidenceStatus
 from dpone_certify.settings import Profile
 
@@ -24,6 +25,7 @@ class GateRecord(BaseModel):
     summary: str = ""
     output_dir: str
     release: str | None = None
+    build: BuildIdentity | None = None  # the dpone build under test (set where records are finished, gates.common)
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @property

@@ -1,10 +1,12 @@
 """A Python interpreter that has a given dpone wheel installed: the isolated mode's `python` for a build that is
 not the dpone installed next to this code.
 
-`ensure_interpreter(wheel, cache_root)` creates `<cache_root>/<key>/` once per wheel content (sha256) and
-interpreter version: a venv, `pip install <wheel>` with its dependencies, then a check that the venv imports
-the wheel's dpone version. A file lock serialises builders (two runs for the same wheel build it once); a
-`ready.json` marker is written last, so a build killed half-way is detected and redone.
+`ensure_interpreter(wheel, cache_root)` creates `<cache_root>/<key>/` once per wheel content (sha256), extras and
+interpreter version: a venv, `pip install <wheel>[extras]` with its dependencies, then a check that the venv
+imports the wheel's dpone version. `wheel_for_version` fetches a released wheel (`pip download`) into the same
+cache, so `--control-version X.Y.Z` goes through the same path. A file lock serialises builders (two runs for
+the same wheel build it once); a `ready.json` marker is written last, so a build killed half-way is detected and
+redone.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from pathlib import Path
 
 CACHE_ENV = "DPONE_CERTIFY_INTERPRETER_CACHE"
 READY_FILE = "ready.json"
+# What the local profile imports in dpone's process (psycopg, pymysql, pandas, pyarrow): a wheel's venv gets them
+# all, so one venv per wheel digest serves every profile.
+LOCAL_EXTRAS: tuple[str, ...] = ("columnar", "mysql", "pandas", "postgres")
 INSTALL_TIMEOUT_SECONDS = 1800.0
 
 
@@ -46,10 +51,37 @@ def wheel_version(wheel: Path) -> str:
     return str(version)
 
 
-def default_cache_root(evidence_root: Path) -> Path:
-    """$DPONE_CERTIFY_INTERPRETER_CACHE, else `interpreters/` next to the evidence root."""
-    raw = os.environ.get(CACHE_ENV, "").strip()
-    return Path(raw).expanduser().resolve() if raw else Path(evidence_root).resolve().parent / "interpreters"
+def user_cache_dir() -> Path:
+    """$XDG_CACHE_HOME, else ~/.cache (the user's cache directory on Linux and macOS alike for our purpose)."""
+    raw = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return Path(raw).expanduser() if raw else Path.home() / ".cache"
+
+
+def default_cache_root(configured: str | Path | None = None) -> Path:
+    """The interpreter cache: `configured` (the `interpreter_cache` setting), else $DPONE_CERTIFY_INTERPRETER_CACHE,
+    else `<user cache dir>/dpone-certify/interpreters`. Never beside an evidence root: venvs are not evidence."""
+    raw = str(configured).strip() if configured else os.environ.get(CACHE_ENV, "").strip()
+    base = Path(raw).expanduser() if raw else user_cache_dir() / "dpone-certify" / "interpreters"
+    return base.resolve()
+
+
+def wheel_for_version(version: str, cache_root: Path, *, timeout_seconds: float = 600.0) -> Path:
+    """The released wheel of `dpone==version`, downloaded once into `<cache_root>/wheels/` by pip (the ordinary
+    client of the configured package index)."""
+    folder = Path(cache_root).resolve() / "wheels"
+    pattern = f"dpone-{version}-*.whl"
+    found = sorted(folder.glob(pattern))
+    if found:
+        return found[0]
+    with _locked(folder / f"dpone-{version}.lock"):
+        found = sorted(folder.glob(pattern))
+        if not found:
+            cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps"]
+            _run([*cmd, "--only-binary", ":all:", f"dpone=={version}", "-d", str(folder)], timeout_seconds)
+            found = sorted(folder.glob(pattern))
+    if not found:
+        raise InterpreterError(f"pip download dpone=={version} produced no {pattern} in {folder}")
+    return found[0]
 
 
 def _python(venv: Path) -> Path:

@@ -45,6 +45,55 @@ def op_catalogue(args: dict[str, Any]) -> int:
     return 0
 
 
+def op_identity(args: dict[str, Any]) -> int:
+    """Who this build is, read from this interpreter: dpone's version, a digest of the files its distribution
+    installed (content as it is on disk now, so a patched copy differs from the original), and the interpreter.
+
+    The digest covers every file the distribution's RECORD lists with a hash, except those an installer writes
+    differently per venv (scripts under bin/ carry the venv's path; INSTALLER, REQUESTED, direct_url.json, RECORD),
+    so two installs of the same wheel have the same digest. `files` (optional) returns {path: sha256}."""
+    import base64
+    import hashlib
+    import importlib.metadata
+    import platform
+
+    from dpone.version import installed_version
+
+    dist = importlib.metadata.distribution("dpone")
+    skip_names = {"INSTALLER", "REQUESTED", "direct_url.json", "RECORD"}
+    files: dict[str, str] = {}
+    modified: list[str] = []
+    for entry in dist.files or []:
+        rel = str(entry)
+        if entry.hash is None or rel.startswith("..") or entry.name in skip_names:
+            continue
+        try:
+            content = Path(str(entry.locate())).read_bytes()
+        except OSError:
+            modified.append(rel)
+            continue
+        raw = hashlib.sha256(content).digest()
+        files[rel] = raw.hex()
+        recorded = base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+        if entry.hash.mode == "sha256" and entry.hash.value != recorded:
+            modified.append(rel)
+    overall = hashlib.sha256("".join(f"{p}\t{h}\n" for p, h in sorted(files.items())).encode("utf-8"))
+    payload: dict[str, Any] = {
+        "dpone_version": installed_version(),
+        "distribution_version": dist.version,
+        "installed_digest": overall.hexdigest(),
+        "file_count": len(files),
+        "modified_since_install": sorted(modified),
+        "python_version": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "executable": sys.executable,
+    }
+    if args.get("files"):
+        payload["files"] = files
+    json.dump(payload, sys.stdout)
+    return 0
+
+
 def behavior_json(behavior: Any) -> str:
     """The JSON content of dpone's `MatrixStrategyBehaviorResult.to_json()`, written compactly from the
     dataclass fields: dpone's to_json deep-copies through `dataclasses.asdict` and indents with the pure-Python
@@ -113,6 +162,7 @@ OPS = {
     "cli": op_cli,
     "matrix_report": op_matrix_report,
     "catalogue": op_catalogue,
+    "identity": op_identity,
     "simulate": op_simulate,
     "warm": op_warm,
 }

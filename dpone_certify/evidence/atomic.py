@@ -95,9 +95,7 @@ def atomic_write_json(path: Path | str, payload: Any, *, durable: bool = True) -
 
 
 @contextlib.contextmanager
-def locked(
-    path: Path | str, timeout_s: float = 600.0, *, poll_s: float = 0.02, create: bool = True
-) -> Iterator[Path]:
+def locked(path: Path | str, timeout_s: float = 600.0, *, poll_s: float = 0.02, create: bool = True) -> Iterator[Path]:
     """Hold an exclusive `flock` on `path` (created if missing) for the duration of the block.
 
     Raises `LockTimeout` when another holder keeps it longer than `timeout_s`. With `create=False` the lock

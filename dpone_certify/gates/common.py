@@ -57,9 +57,13 @@ def is_required(certify: CertifyResource, gate: str) -> bool:
 def finish(
     certify: CertifyResource, record: GateRecord, extra_metadata: dict[str, Any] | None = None
 ) -> dg.Output[GateRecord]:
-    """Persist the record in the run folder (for the check) and hand it to the IO manager (for lineage)."""
+    """Persist the record in the run folder (for the check) and hand it to the IO manager (for lineage).
+    The one place a gate record gets the identity of the build under test."""
+    if record.build is None:
+        record.build = certify.build_identity()
     save_record(certify, record)
-    return dg.Output(record, metadata=gate_metadata(record, extra_metadata))
+    metadata = {**(extra_metadata or {}), "build": record.build.label}
+    return dg.Output(record, metadata=gate_metadata(record, metadata))
 
 
 def input_missing(run_id: str, certify: CertifyResource, gate: str, upstream: str) -> GateRecord:

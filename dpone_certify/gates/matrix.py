@@ -20,15 +20,22 @@ from dpone_certify.certification.matrix_certification import (
     weakest_profile,
 )
 from dpone_certify.certification.records import GateRecord
-from dpone_certify.dpone.adapter import DponeCallError
+from dpone_certify.dpone.adapter import DponeAdapter, DponeCallError
 from dpone_certify.dpone.models import MatrixReport
 from dpone_certify.evidence.atomic import atomic_write_json
 from dpone_certify.gates.common import GROUP, GateFailed, finish, is_required
 from dpone_certify.gates.presentation import UNVERIFIED_LABEL, blockers_table, table
 from dpone_certify.gates.selftest import harness_unproven
-from dpone_certify.matrix.catalogue import case_ids, cases_by_id
+from dpone_certify.matrix.catalogue import (
+    ABSENT_IN_BUILD,
+    CatalogueDiff,
+    build_catalogue,
+    case_ids,
+    cases_by_id,
+    compare_catalogues,
+)
 from dpone_certify.matrix.contract import run_contract_cases
-from dpone_certify.matrix.records import CaseRecord, CaseStatus, EvidenceStatus
+from dpone_certify.matrix.records import CaseRecord, CaseSpec, CaseStatus, EvidenceStatus
 from dpone_certify.report.partitions import case_metadata
 from dpone_certify.resources import CertifyResource
 from dpone_certify.runbooks import remediations_for
@@ -39,32 +46,77 @@ RUN_FILE = MATRIX_RUN_FILE
 __all__ = ["CASES", "RUN_FILE", "matrix_evidence_status", "weakest_profile", "write_case_statements"]
 
 
-def _run_cases(context: dg.AssetExecutionContext, certify: CertifyResource, keys: list[str]) -> dict[str, CaseRecord]:
-    profile = certify.resolved_profile()
-    out_dir = certify.gate_dir(context.run_id, "source_sink_matrix")
-    specs = [cases_by_id()[k] for k in keys]
+def _run_cases(
+    context: dg.AssetExecutionContext, certify: CertifyResource, keys: list[str]
+) -> tuple[dict[str, CaseRecord], CatalogueDiff]:
+    """The selected cases, as the build under test lists them, each record carrying that build's identity (the one
+    place a case record gets it). Partitions the build lacks become `case.absent_in_build` records."""
     adapter = certify.adapter()
+    identity = certify.build_identity()
+    _version, build_cases = build_catalogue(adapter)
+    diff = compare_catalogues(keys, build_cases)
+    out_dir = certify.gate_dir(context.run_id, "source_sink_matrix")
+    records = run_specs(context.run_id, certify, [build_cases[k] for k in diff.present], adapter, out_dir)
+    for key in diff.absent_in_build:
+        records[key] = CaseRecord.for_case(
+            cases_by_id()[key],
+            profile=certify.resolved_profile(),
+            status=CaseStatus.NOT_COVERED,
+            evidence_status=EvidenceStatus.NOT_COVERED,
+            run_id=context.run_id,
+            settings=certify.case_settings(),
+            blockers=[f"{ABSENT_IN_BUILD}:{key}"],
+            reason=(
+                f"dpone {identity.dpone_version} (the build under test) has no case {key} in its integration "
+                "matrix: nothing of that build to certify here; not a dpone failure"
+            ),
+        )
+    for record in records.values():
+        record.build = identity
+    return records, diff
+
+
+def run_specs(
+    run_id: str,
+    certify: CertifyResource,
+    specs: list[CaseSpec],
+    adapter: DponeAdapter,
+    out_dir: Path,
+    *,
+    release_engines: bool = True,
+) -> dict[str, CaseRecord]:
+    """Run `specs` with one build (`adapter`) on this run's profile; with `release_engines`, the embedded
+    PostgreSQL is stopped (and its data folder removed) afterwards unless keep_schemas."""
+    profile = certify.resolved_profile()
+    if not specs:
+        return {}
     if profile is Profile.CONTRACT:
         return run_contract_cases(
             specs,
             out_dir=out_dir,
-            run_id=context.run_id,
+            run_id=run_id,
             settings=certify.case_settings(),
             adapter=adapter,
             max_parallel=certify.max_parallel,
         )
     from dpone_certify.matrix.local import LocalContext, run_local_cases
+    from dpone_certify.matrix.local.engines import configure_embedded, stop_embedded
 
+    configure_embedded(certify.embedded_pg_dir, keep=certify.keep_schemas)
     ctx = LocalContext(
         out_dir=out_dir,
-        run_id=context.run_id,
+        run_id=run_id,
         settings=certify.case_settings(),
         adapter=adapter,
         max_parallel=certify.max_parallel,
         profile=profile,
         keep_schemas=certify.keep_schemas,
     )
-    return run_local_cases(specs, ctx)
+    try:
+        return run_local_cases(specs, ctx)
+    finally:
+        if release_engines and not certify.keep_schemas:
+            stop_embedded()  # the data folder goes with it (kept with keep_schemas, to inspect them)
 
 
 CASE_COLUMNS = {c: "string" for c in ("case_id", "status", "evidence", "engine", "rows", "blockers", "reason")}
@@ -102,15 +154,24 @@ def source_sink_matrix(
     `reconciliation_selftest` passed."""
     keys = list(context.partition_keys)
     started = time.perf_counter()
-    records = _run_cases(context, certify, keys)
+    records, diff = _run_cases(context, certify, keys)
     records = harness_unproven(records, reconciliation_selftest, certify.resolved_profile(), context.run_id)
     wall = time.perf_counter() - started
     ordered = [records[k] for k in sorted(records)]
     for key, record in records.items():  # each case's verdict and evidence files on its own materialization
         context.add_asset_metadata(case_metadata(record), partition_key=key)
+    identity = certify.build_identity()
     atomic_write_json(
         certify.layout(context.run_id).matrix_run_path,
-        {"run_id": context.run_id, "records": [r.model_dump(mode="json") for r in ordered]},
+        {
+            "run_id": context.run_id,
+            "build": identity.model_dump(mode="json"),
+            "catalogue": {
+                "absent_in_build": diff.absent_in_build,
+                "not_in_this_catalogue": diff.not_in_this_catalogue,
+            },
+            "records": [r.model_dump(mode="json") for r in ordered],
+        },
         durable=False,
     )
     stats = matrix_stats(ordered)
@@ -118,9 +179,22 @@ def source_sink_matrix(
     label = UNVERIFIED_LABEL if profile is Profile.CONTRACT else "computed per case by reconciliation"
     summary = (
         f"## source_sink_matrix: {int(stats['passed_cases'])}/{len(ordered)} cases passed\n\n"
+        f"- Build under test: {identity.label}\n"
         f"- Profile: `{profile.value}`; evidence: **{label}**\n"
         f"- Covered (really ran): {int(stats['covered_cases'])}/{len(ordered)}\n"
         f"- Wall time: {wall:.2f} s\n"
+        + (
+            f"- Selected but absent in this build: {len(diff.absent_in_build)} "
+            f"({', '.join(diff.absent_in_build[:5])})\n"
+            if diff.absent_in_build
+            else ""
+        )
+        + (
+            f"- In the build but not in this catalogue (no partition here): {len(diff.not_in_this_catalogue)} "
+            f"({', '.join(diff.not_in_this_catalogue[:5])})\n"
+            if diff.not_in_this_catalogue
+            else ""
+        )
     )
     # This metadata is copied onto every partition's materialization event (237 in a full run): keep it to
     # numbers and a short summary; the table of cases that did not pass is on the check.
@@ -129,6 +203,8 @@ def source_sink_matrix(
         "profile": profile.value,
         "evidence_status": EvidenceStatus.UNVERIFIED.value if profile is Profile.CONTRACT else "per case",
         "wall_seconds": wall,
+        "build": identity.label,
+        "not_in_this_catalogue": len(diff.not_in_this_catalogue),
         **stats,
     }
     return dg.Output(records, metadata=metadata)
@@ -195,7 +271,8 @@ def matrix_report(
     blockers: list[str] = []
     for r in records:
         if not r.covered:
-            blockers.append(f"matrix_case.not_covered:{r.case_id}")
+            absent = [b for b in r.blockers if b.startswith(f"{ABSENT_IN_BUILD}:")]
+            blockers.extend(absent or [f"matrix_case.not_covered:{r.case_id}"])
             continue
         files = [(r.preflight_path, f"{r.case_id}.json"), (r.behavior_path, f"{r.case_id}__behavior.json")]
         for src, name in files:

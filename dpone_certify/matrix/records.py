@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from dpone_certify.dpone.identity import BuildIdentity
 from dpone_certify.settings import Profile
 
 
@@ -74,6 +75,7 @@ class CaseRecord(BaseModel):
     load_seconds: float = 0.0  # our wall clock for the extract+load (all dpone runs of the case)
     reconcile_seconds: float | None = None  # our wall clock for reconciliation
     dpone_rows_per_second: float | None = None  # dpone's self-reported throughput (first load)
+    build: BuildIdentity | None = None  # the dpone build that ran this case (set by the matrix asset)
 
     @classmethod
     def for_case(cls, case: CaseSpec, **fields: Any) -> CaseRecord:

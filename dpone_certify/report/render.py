@@ -8,6 +8,7 @@ through `dpone_certify.secrets.redact` before it is written.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 from collections import Counter
@@ -22,6 +23,7 @@ from dpone_certify.certification.keys import ALL_GATES
 from dpone_certify.certification.labels import UNVERIFIED_LABEL, evidence_label, reproduce_hint
 from dpone_certify.certification.layout import RECORD_FILE, EvidenceLayout
 from dpone_certify.certification.records import GateRecord
+from dpone_certify.dpone.identity import BuildIdentity
 from dpone_certify.evidence.atomic import atomic_write_text
 from dpone_certify.matrix.records import EvidenceStatus
 from dpone_certify.runbooks import Remediation, remediations_for
@@ -72,6 +74,7 @@ class RunReport(BaseModel):
     verdict: Literal["PASSED", "FAILED", "NO EVIDENCE"]
     profile: str | None = None
     release: str | None = None
+    build: str | None = None  # the dpone build under test (BuildIdentity.label of the gate records)
     unverified: bool = False  # some gate judged dpone's mock_contract simulation only
     gates: list[GateSection]
     matrix: MatrixSummary | None = None
@@ -239,7 +242,7 @@ def collect(root: Path, run_id: str, expected_gates: Iterable[str] = ()) -> RunR
         verdict = "FAILED"
     else:
         verdict = "PASSED"
-    profile = release = None
+    profile = release = build = None
     for path in (layout.record_path(g) for g in gates):
         if path.exists():
             try:
@@ -248,6 +251,9 @@ def collect(root: Path, run_id: str, expected_gates: Iterable[str] = ()) -> RunR
                 continue
             profile = profile or data.get("profile")
             release = release or data.get("release")
+            if build is None and isinstance(data.get("build"), dict):
+                with contextlib.suppress(ValueError):
+                    build = BuildIdentity.model_validate(data["build"]).label
     return RunReport(
         run_id=run_id,
         evidence_root=str(root),
@@ -256,6 +262,7 @@ def collect(root: Path, run_id: str, expected_gates: Iterable[str] = ()) -> RunR
         verdict=verdict,
         profile=profile,
         release=release,
+        build=build,
         unverified=any(s.evidence_status == EvidenceStatus.UNVERIFIED.value for s in sections),
         gates=sections,
         matrix=_matrix(matrix_path),
@@ -291,6 +298,7 @@ def render_markdown(report: RunReport) -> str:
         "",
         f"- Verdict: **{report.verdict}**",
         f"- Profile: `{report.profile or 'unknown'}`" + (f", release `{report.release}`" if report.release else ""),
+        f"- Build under test: {report.build or 'unknown (records older than build identity)'}",
         f"- Evidence folder: `{report.run_dir}`",
         f"- Generated: {report.generated_at}",
     ]
@@ -393,6 +401,7 @@ def render_html(report: RunReport) -> str:
         f'<p>Verdict: <span class="{verdict_class}">{_e(report.verdict)}</span> &middot; profile '
         f"<code>{_e(report.profile or 'unknown')}</code>"
         + (f" &middot; release <code>{_e(report.release)}</code>" if report.release else "")
+        + (f" &middot; build <code>{_e(report.build)}</code>" if report.build else "")
         + f'</p><p class="muted">Evidence folder <code>{_e(report.run_dir)}</code> &middot; generated '
         f"{_e(report.generated_at)}</p>",
     ]

@@ -28,10 +28,16 @@ def test_wheel_version_and_sha(tmp_path: Path) -> None:
 
 
 def test_default_cache_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder of its own under the user's cache directory, never beside an evidence root; env and setting win."""
     monkeypatch.delenv("DPONE_CERTIFY_INTERPRETER_CACHE", raising=False)
-    assert default_cache_root(tmp_path / "evidence") == tmp_path.resolve() / "interpreters"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_root() == tmp_path.resolve() / "xdg" / "dpone-certify" / "interpreters"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_root() == tmp_path.resolve() / "home" / ".cache" / "dpone-certify" / "interpreters"
     monkeypatch.setenv("DPONE_CERTIFY_INTERPRETER_CACHE", str(tmp_path / "c"))
-    assert default_cache_root(tmp_path / "evidence") == tmp_path.resolve() / "c"
+    assert default_cache_root() == tmp_path.resolve() / "c"
+    assert default_cache_root(tmp_path / "setting") == tmp_path.resolve() / "setting"
 
 
 def test_missing_wheel(tmp_path: Path) -> None:

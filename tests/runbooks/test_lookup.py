@@ -221,6 +221,13 @@ CASES: list[tuple[str, str]] = [
     (f"engine.auth_failed:{CASE}", "engine.auth_failed:<case_id>"),
     # ours: secrets
     ("secret.leaked:matrix/postgres_to_postgres__full_refresh/run_result.json", "secret.leaked:<path>"),
+    # the build under test and candidate vs control (issue 13)
+    (f"case.absent_in_build:{CASE}", "case.absent_in_build:<case_id>"),
+    (f"comparison.regression:{CASE}", "comparison.regression:<case_id>"),
+    (f"comparison.new_findings:{CASE}", "comparison.new_findings:<case_id>"),
+    (f"comparison.throughput_regression:{CASE}", "comparison.throughput_regression:<case_id>"),
+    ("comparison.control_unavailable", "comparison.control_unavailable"),
+    ("comparison.no_control", "comparison.no_control"),
 ]
 
 _FILL_LEFT = re.compile(r"\{[a-z_]+\}")  # any `{name}` still in the text after lookup

@@ -192,7 +192,22 @@ _embedded: dict[str, Any] = {}
 _cache: dict[tuple[str, tuple[tuple[str, str], ...]], Engine] = {}
 
 
+_embedded_config: dict[str, Any] = {"dir": None, "keep": False}
+
+
+def configure_embedded(data_dir: str | Path | None, *, keep: bool = False) -> None:
+    """Use `data_dir` for the embedded server's data folder (the `embedded_pg_dir` setting; None: the default);
+    `keep` leaves the folder in place when the server stops (to inspect kept schemas). Takes effect the next time
+    the server starts."""
+    with _lock:
+        _embedded_config["dir"] = Path(data_dir).expanduser().resolve() if data_dir else None
+        _embedded_config["keep"] = keep
+
+
 def _embedded_dir() -> Path:
+    configured = _embedded_config["dir"]
+    if configured is not None:
+        return Path(configured)
     raw = os.environ.get(EMBEDDED_PG_DIR_ENV, "").strip()
     if raw:
         return Path(raw)
@@ -207,8 +222,10 @@ def embedded_postgres() -> Engine:
             import pgserver
 
             pgdata = _embedded_dir()
-            pgdata.mkdir(parents=True, exist_ok=True)
-            server = pgserver.get_server(pgdata, cleanup_mode="stop")
+            pgdata.parent.mkdir(parents=True, exist_ok=True)
+            # "delete": when the last process using it lets go (stop_embedded, or at exit), pgserver stops the
+            # server and removes the data folder, so seeded cases do not pile up on disk between runs.
+            server = pgserver.get_server(pgdata, cleanup_mode="stop" if _embedded_config["keep"] else "delete")
             _embedded["server"] = server
         from urllib.parse import parse_qs, urlparse
 
@@ -350,7 +367,8 @@ def engine_for(family: str, role: str, environ: Mapping[str, str] | None = None)
 
 
 def stop_embedded() -> None:
-    """Stop the embedded server now (it is also stopped at process exit)."""
+    """Stop the embedded server now and remove its data folder, unless another process still uses it (then the
+    last one does); it is also done at process exit."""
     with _lock:
         server = _embedded.pop("server", None)
     if server is not None:

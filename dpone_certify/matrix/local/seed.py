@@ -146,7 +146,9 @@ def initial_rows(row_count: int, cols: Sequence[Column]) -> Iterator[tuple[Any, 
 # ---- PostgreSQL ---------------------------------------------------------------------------------------
 
 
-def pg_create_table(conn: Any, schema: str, cols: Sequence[Column], table: str = TABLE) -> None:
+def pg_create_table(
+    conn: Any, schema: str, cols: Sequence[Column], table: str = TABLE, *, primary_key: bool = True
+) -> None:
     from psycopg import sql
 
     defs = sql.SQL(", ").join(
@@ -156,11 +158,8 @@ def pg_create_table(conn: Any, schema: str, cols: Sequence[Column], table: str =
         for c in cols
     )
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-    conn.execute(
-        sql.SQL("CREATE TABLE {}.{} ({}, PRIMARY KEY ({}))").format(
-            sql.Identifier(schema), sql.Identifier(table), defs, sql.Identifier(KEY)
-        )
-    )
+    pk = sql.SQL(", PRIMARY KEY ({})").format(sql.Identifier(KEY)) if primary_key else sql.SQL("")
+    conn.execute(sql.SQL("CREATE TABLE {}.{} ({}{})").format(sql.Identifier(schema), sql.Identifier(table), defs, pk))
 
 
 def pg_copy_rows(conn: Any, schema: str, cols: Sequence[Column], rows: Iterator[tuple[Any, ...]], table: str) -> int:
@@ -177,7 +176,133 @@ def pg_copy_rows(conn: Any, schema: str, cols: Sequence[Column], rows: Iterator[
     return count
 
 
-def pg_seed(conn: Any, schema: str, row_count: int, wide_columns: int) -> list[Column]:
+# Server-side generation: the same values as `row()`, computed by PostgreSQL from generate_series, so seeding a
+# million rows moves no row through Python (issue 13 item 7). `_mix` and `wide_value` are written once more in SQL
+# below; `tests/matrix/local/test_seed.py` compares both forms value by value.
+
+_PG_EPOCH_2000 = "timestamptz '2000-01-01 00:00:00+00'"
+_M32 = 0xFFFFFFFF
+
+
+def _pg_wide(family: str, h: str, col: int, version: int) -> str:
+    """`wide_value(family, id, col, version)` in SQL, given `h` = the column's `_mix` value; `id_text` and `id_hex`
+    are the row's id as text and as 16 hex digits (computed once per row)."""
+    if family in ("text", "varchar"):
+        value = f"'v{version}-' || id_text || '-{col}-' || ({h} % 9973)"
+        return f"CASE WHEN {h} % 11 = 0 THEN NULL WHEN {h} % 7 = 0 THEN '' ELSE {value} END"
+    value = {
+        "int4": f"(({h} % 2000000) - 1000000)::integer",
+        "int8": f"({h} * 1000003 - 2000000000000)",
+        # (h % 1e8) / 1e4 - 5000, as one exact multiplication by 0.0001 (numeric division is slower)
+        "numeric": f"((({h} % 100000000) - 50000000) * 0.0001)",
+        "float8": f"(({h} % 1000000)::double precision / 8 - 60000)",
+        "bool": f"({h} % 2 = 0)",
+        "date": f"(date '2000-01-01' + ({h} % 12000)::integer)",
+        # seconds and microseconds as one count of microseconds (< 2^53: exact through interval * float8)
+        "timestamptz": (
+            f"({_PG_EPOCH_2000} + (({h} % 900000000) * 1000000 + {h} % 1000000) * interval '1 microsecond')"
+        ),
+        # uuid.UUID(int=(h << 96) | (id << 32) | col): 8 hex digits of h, 16 of id, 8 of col
+        "uuid": f"(lpad(to_hex({h}), 8, '0') || id_hex || '{col:08x}')::uuid",
+    }[family]
+    return f"CASE WHEN {h} % 17 = 0 THEN NULL ELSE {value} END"
+
+
+def pg_generate_sql(schema: str, cols: Sequence[Column], version: int, table: str = TABLE) -> str:
+    """`INSERT INTO schema.table SELECT <row(id, cols, version)> FROM generate_series(%(start)s, %(stop)s - 1)`.
+
+    `_mix` runs in four layers of subqueries, one step each, so every intermediate is computed once per row and
+    column (OFFSET 0 keeps the planner from folding a layer into every use of its columns)."""
+    wide = range(1, len(cols) - 2)
+    base_ts = "timestamptz '2026-06-05 00:00:00+00'" if version else "timestamptz '2026-06-01 00:00:00+00'"
+    layer0 = (
+        "SELECT g AS id, g::text AS id_text, lpad(to_hex(g), 16, '0') AS id_hex "
+        "FROM generate_series(START, STOP - 1) AS g"
+    )
+    steps = [
+        lambda i: f"(id * {0x9E3779B1} + {(i * 0x85EBCA77 + version * 0xC2B2AE3D)}) & {_M32}",
+        lambda i: f"x{i} # (x{i} >> 15)",
+        lambda i: f"(x{i} * {0x2C1B3C6D}) & {_M32}",
+        lambda i: f"x{i} # (x{i} >> 12)",
+    ]
+    query = layer0
+    for step in steps:
+        hashes = "".join(f", {step(i)} AS x{i}" for i in wide)
+        query = f"SELECT id, id_text, id_hex{hashes} FROM ({query} OFFSET 0) AS s"
+    exprs = [
+        "id",
+        f"{base_ts} + (id * 1000000 + id % 1000) * interval '1 microsecond'",
+        f"date '2026-06-01' + (id % {DATE_SPAN})::integer",
+    ]
+    exprs += [_pg_wide(c.family, f"x{i}", i, version) for i, c in enumerate(cols[3:], start=1)]
+    names = ", ".join(f'"{c.name}"' for c in cols)
+    select = ", ".join(f'{e} AS "{c.name}"' for e, c in zip(exprs, cols, strict=True))
+    text = f'INSERT INTO "{schema}"."{table}" ({names}) SELECT {select} FROM ({query} OFFSET 0) AS src'
+    # `%` is psycopg's placeholder mark: the modulo operators are escaped, then the two parameters put in.
+    return text.replace("%", "%%").replace("START", "%(start)s::bigint").replace("STOP", "%(stop)s::bigint")
+
+
+def pg_generate_rows(conn: Any, schema: str, cols: Sequence[Column], ids: range, version: int, table: str) -> int:
+    """Generate the rows `ids` (a step-1 range) of `version` on the server; returns the row count."""
+    if not len(ids):
+        return 0
+    cur = conn.execute(pg_generate_sql(schema, cols, version, table), {"start": ids.start, "stop": ids.stop})
+    return int(cur.rowcount)
+
+
+SEED_WORKERS_ENV = "DPONE_CERTIFY_SEED_WORKERS"
+PARALLEL_MIN_ROWS = 50_000  # below this, extra connections cost more than they save
+
+
+def seed_workers() -> int:
+    """Connections that generate rows at once: $DPONE_CERTIFY_SEED_WORKERS, else min(2, CPUs)."""
+    import os
+
+    raw = os.environ.get(SEED_WORKERS_ENV, "").strip()
+    return max(1, int(raw)) if raw else max(1, min(2, os.cpu_count() or 1))
+
+
+def pg_generate_parallel(
+    conn: Any, schema: str, cols: Sequence[Column], ids: range, version: int, table: str, workers: int
+) -> int:
+    """`pg_generate_rows` split into `workers` contiguous id ranges, each on a connection of its own to the same
+    server (the table must be committed: `conn` is in autocommit). Same rows; only their physical order differs."""
+    if workers <= 1 or len(ids) < PARALLEL_MIN_ROWS or conn.autocommit is not True:
+        return pg_generate_rows(conn, schema, cols, ids, version, table)
+    from concurrent.futures import ThreadPoolExecutor
+
+    import psycopg
+
+    step = -(-len(ids) // workers)
+    chunks = [range(start, min(start + step, ids.stop)) for start in range(ids.start, ids.stop, step)]
+    dsn, password = conn.info.dsn, conn.info.password
+
+    def work(chunk: range) -> int:
+        with psycopg.connect(dsn, password=password, autocommit=True) as other:
+            return pg_generate_rows(other, schema, cols, chunk, version, table)
+
+    with ThreadPoolExecutor(max_workers=len(chunks), thread_name_prefix="seed") as pool:
+        return sum(pool.map(work, chunks))
+
+
+def pg_seed(conn: Any, schema: str, row_count: int, wide_columns: int, *, workers: int | None = None) -> list[Column]:
+    """The source table with `row_count` rows of version 0, generated on the server by `workers` connections
+    (default `seed_workers()`); the primary key is added after the load (one index build instead of a million
+    index insertions)."""
+    cols = columns(wide_columns)
+    pg_create_table(conn, schema, cols, primary_key=False)
+    n = seed_workers() if workers is None else workers
+    pg_generate_parallel(conn, schema, cols, range(1, row_count + 1), 0, TABLE, n)
+    conn.execute(f'ALTER TABLE "{schema}"."{TABLE}" ADD PRIMARY KEY ("{KEY}")')
+    # Row count and page statistics, and column statistics of the key, cursor and business date (what a
+    # planner filters on); the 120 wide columns' statistics cost more than the generation at 20,000 rows.
+    conn.execute(f'ANALYZE "{schema}"."{TABLE}" ("{KEY}", "{CURSOR}", "{BUSINESS_DATE}")')
+    return cols
+
+
+def pg_seed_copy(conn: Any, schema: str, row_count: int, wide_columns: int) -> list[Column]:
+    """The former client-side seeding (rows built in Python, sent by COPY): the reference `pg_seed` is compared
+    against in tests and benchmarks."""
     cols = columns(wide_columns)
     pg_create_table(conn, schema, cols)
     pg_copy_rows(conn, schema, cols, initial_rows(row_count, cols), TABLE)
@@ -202,13 +327,10 @@ def pg_mutate(conn: Any, schema: str, cols: Sequence[Column], mutation: Mutation
             names = [c.name for c in cols]
             temp = f"upd_{schema}"[:60]
             conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(sql.Identifier(temp), target))
-            with conn.cursor() as cur:
-                stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
-                    sql.Identifier(temp), sql.SQL(", ").join(sql.Identifier(n) for n in names)
-                )
-                with cur.copy(stmt) as copy:
-                    for row_id in mutation.updated_ids:
-                        copy.write_row(row(row_id, cols, 1))
+            conn.execute(
+                pg_generate_sql("pg_temp", cols, 1, temp),
+                {"start": mutation.updated_ids.start, "stop": mutation.updated_ids.stop},
+            )
             assignments = sql.SQL(", ").join(
                 sql.SQL("{} = u.{}").format(sql.Identifier(n), sql.Identifier(n)) for n in names if n != KEY
             )
@@ -217,7 +339,7 @@ def pg_mutate(conn: Any, schema: str, cols: Sequence[Column], mutation: Mutation
                     target, assignments, sql.Identifier(temp)
                 )
             )
-        pg_copy_rows(conn, schema, cols, (row(i, cols, 1) for i in mutation.inserted_ids), TABLE)
+        pg_generate_rows(conn, schema, cols, mutation.inserted_ids, 1, TABLE)
 
 
 # ---- MySQL / MariaDB ----------------------------------------------------------------------------------
