@@ -292,3 +292,22 @@ def test_report_history_and_diff_commands(two_runs: Path, capsys: pytest.Capture
     assert "coverage: 2/3 -> 2/3" in out and f"newly failing (1): {FAILED_CASE}" in out
     assert main(["diff", "run-a", *root]) == 2  # one run id is a usage error
     assert main(["report", "no-such-run", *root]) == 2
+
+
+def test_per_column_findings_name_their_columns(tmp_path: Path) -> None:
+    from dpone_certify.matrix.records import CaseRecord
+    from dpone_certify.report import partitions
+
+    recon = tmp_path / "reconciliation.json"
+    finding = {"from": "timestamptz", "to": "timestamp", "columns": ["updated_at", "wide_009_timestamptz"]}
+    recon.write_text(json.dumps({"type_fidelity": {"findings": [finding]}}), encoding="utf-8")
+    raw = _case(FAILED_CASE, "failed", run_id="r", blockers=[f"type_fidelity.timestamptz_to_timestamp:{FAILED_CASE}"],
+                artifacts={"reconciliation_report": str(recon)})  # fmt: skip
+    record = CaseRecord.model_validate(raw)
+    assert partitions.column_findings(record) == [
+        "type_fidelity.timestamptz_to_timestamp: columns updated_at, wide_009_timestamptz"
+    ]
+    assert "columns updated_at" in partitions.case_metadata(record)["case_column_findings"].value
+    (group,) = certification.build_findings([raw], str(tmp_path))
+    assert group.details == [f"{FAILED_CASE}: timestamptz -> timestamp in updated_at, wide_009_timestamptz"]
+    assert partitions.case_metadata(record)["evidence/reconciliation_report"].value == str(recon)
