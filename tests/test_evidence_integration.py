@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from dpone_certify.certification.layout import EvidenceLayout
 from dpone_certify.definitions import ASSETS
 from dpone_certify.evidence.store import EvidenceStore
 from dpone_certify.evidence.verify import verify_evidence
@@ -49,7 +50,7 @@ def test_known_secret_never_appears_in_any_output(
     config = {"evidence_root": str(root), "profile": "local", "row_count": 200}
     with dg.instance_for_test() as instance:
         result = materialize(instance, GATES, cases=["postgres_to_postgres__full_refresh"], config=config)
-        records = json.loads((root / "runs" / result.run_id / "source_sink_matrix" / "matrix_run.json").read_text())
+        records = json.loads(EvidenceLayout(root, result.run_id).matrix_run_path.read_text())
         assert records["records"][0]["engine"], "the case must really have run on the configured PostgreSQL"
         # Every artifact, report and record on disk.
         leaks = [p for p in root.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
