@@ -24,6 +24,7 @@ from typing import IO, Any
 
 import dagster as dg
 
+from dpone_certify.certification.layout import EvidenceLayout
 from dpone_certify.report import certification
 
 SCREEN_WIDTH = 120
@@ -185,13 +186,15 @@ def execute(
     from dagster._core.utils import make_new_run_id
 
     run_id = make_new_run_id()
-    run_dir = root / "runs" / run_id
+    layout = EvidenceLayout(root, run_id)
+    run_dir = layout.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / certification.LOG_FILE
     log_path.touch()
     outcome = RunOutcome(run_id=run_id, log_path=log_path, run_dir=run_dir)
     with _quiet_fds(log_path, enabled=not verbose) as terminal:
-        progress = _Progress(None if verbose else terminal, total_steps, total_cases, run_dir / "source_sink_matrix")
+        matrix_dir = layout.gate_dir("source_sink_matrix", create=False)
+        progress = _Progress(None if verbose else terminal, total_steps, total_cases, matrix_dir)
         loggers: dict[str, dg.LoggerDefinition] = {"certify_log": _run_logger(log_path, progress)}
         if verbose:
             from dagster._loggers import colored_console_logger

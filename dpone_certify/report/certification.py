@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from dpone_certify.certification.keys import FULL_CERTIFICATION_GATES
 from dpone_certify.certification.labels import UNVERIFIED_LABEL
-from dpone_certify.certification.layout import MATRIX_GATE, MATRIX_RUN_FILE
+from dpone_certify.certification.layout import EvidenceLayout
 from dpone_certify.report import history
 from dpone_certify.report.render import GateSection, _write_text, collect
 from dpone_certify.report.svg import line_chart
@@ -128,7 +128,7 @@ class CertificationReport(BaseModel):
 
 
 def _records(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / MATRIX_GATE / MATRIX_RUN_FILE  # EvidenceLayout.matrix_run_path of the run
+    path = EvidenceLayout(run_dir.parent.parent, run_dir.name).matrix_run_path
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dpone_certify.certification.layout import EvidenceLayout
 from dpone_certify.report import certification, history
 
 
@@ -26,16 +27,18 @@ def _latest_run(root: Path) -> str | None:
     runs = history.summarize(history.read_cases(root))
     if runs:
         return runs[-1].run_id
-    folders = sorted((p for p in (root / "runs").glob("*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    found = [p for p in EvidenceLayout(root).runs_dir.glob("*") if p.is_dir()]
+    folders = sorted(found, key=lambda p: p.stat().st_mtime)
     return folders[-1].name if folders else None
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     root = _root(args)
     run_id = args.run_id or _latest_run(root)
-    if not run_id or not (root / "runs" / run_id).is_dir():
-        return _fail(f"no run {args.run_id or ''} under {root / 'runs'}".replace("run  ", "run "))
-    run_dir = root / "runs" / run_id
+    runs_dir = EvidenceLayout(root).runs_dir
+    if not run_id or not (runs_dir / run_id).is_dir():
+        return _fail(f"no run {args.run_id or ''} under {runs_dir}".replace("run  ", "run "))
+    run_dir = EvidenceLayout(root, run_id).run_dir
     report = certification.build(root, run_id, compare_with=args.compare_with)
     files = certification.ReportFiles(
         html=run_dir / f"{certification.REPORT_STEM}.html",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from dpone_certify.certification.layout import EvidenceLayout
 from dpone_certify.matrix.catalogue import compare_catalogues
 from tests.compare.conftest import ABSENT_CASE
 from tests.conftest import case_range, materialize
@@ -32,7 +33,7 @@ def test_a_case_the_build_lacks_is_absent_in_build(
     config = {"evidence_root": str(root), "row_count": 200, "dpone_python": str(damaged_python)}
     result = materialize(instance, ["source_sink_matrix", "matrix_report"], cases=cases, config=config)
     run_dir = root / "runs" / result.run_id
-    matrix = json.loads((run_dir / "source_sink_matrix" / "matrix_run.json").read_text(encoding="utf-8"))
+    matrix = json.loads(EvidenceLayout(root, result.run_id).matrix_run_path.read_text(encoding="utf-8"))
     assert matrix["catalogue"] == {"absent_in_build": [ABSENT_CASE], "not_in_this_catalogue": []}
     records = {r["case_id"]: r for r in matrix["records"]}
     absent = records[ABSENT_CASE]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dpone_certify.certification.layout import EvidenceLayout
 from dpone_certify.cli import main
 from dpone_certify.dpone.adapter import DponeAdapter
 from dpone_certify.dpone.identity import ReleaseMismatch, check_release, read_identity, versions_named
@@ -99,10 +100,13 @@ def test_every_artifact_of_an_old_build_run_names_it(
         assert data["build"]["dpone_version"] == "0.87.4", path
         assert data["build"]["interpreter"] == "isolated"
         assert NEW_VERSION not in (data.get("release") or ""), path
-    matrix = json.loads((run_dir / "source_sink_matrix" / "matrix_run.json").read_text(encoding="utf-8"))
+    matrix = json.loads(EvidenceLayout(root, run_dir.name).matrix_run_path.read_text(encoding="utf-8"))
     assert matrix["build"]["dpone_version"] == "0.87.4"
     assert [r["build"]["dpone_version"] for r in matrix["records"]] == ["0.87.4"]
-    lineage = [json.loads(p.read_text(encoding="utf-8")) for p in (root / "lineage").glob("*/*.json")]
+    lineage = [
+        json.loads(p.read_text(encoding="utf-8"))
+        for p in EvidenceLayout(root, run_dir.name).lineage_root.glob("*/*.json")
+    ]
     assert lineage and all(rec["data"]["build"]["dpone_version"] == "0.87.4" for rec in lineage)
     entries = list((root / "chain").glob("*__evidence_chain.json"))
     assert len(entries) == 1 and entries[0].name.startswith("dpone-0.87.4__run-")

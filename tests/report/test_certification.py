@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from dpone_certify.certification.layout import EvidenceLayout
 from dpone_certify.gates.keys import FULL_CERTIFICATION_GATES
 from dpone_certify.gates.records import GateRecord
 from dpone_certify.matrix.records import EvidenceStatus
@@ -54,9 +55,9 @@ def _run(root: Path, run_id: str, cases: list[dict[str, Any]], *, failing: dict[
             summary=f"connection postgresql://certify:{SECRET}@db:5432/x" if blockers else "",
         )  # fmt: skip
         (out / "gate_record.json").write_text(record.model_dump_json(), encoding="utf-8")
-    matrix = run_dir / "source_sink_matrix"
-    matrix.mkdir(parents=True, exist_ok=True)
-    (matrix / "matrix_run.json").write_text(json.dumps({"run_id": run_id, "records": cases}), encoding="utf-8")
+    matrix_run = EvidenceLayout(root, run_id).matrix_run_path
+    matrix_run.parent.mkdir(parents=True, exist_ok=True)
+    matrix_run.write_text(json.dumps({"run_id": run_id, "records": cases}), encoding="utf-8")
     rows = history.case_rows(cases, run_id=run_id, time=time or datetime.now(UTC), dpone_version="0.88.0")
     history.append_run(root, run_id, rows, [])
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from dpone_certify.certification.layout import EvidenceLayout
 from dpone_certify.gates.records import GateRecord
 from dpone_certify.matrix.local import reconcile, selftest
 from dpone_certify.matrix.local.engines import mysql_engine, postgres_engine
@@ -158,7 +159,7 @@ def test_broken_instrument_makes_the_local_case_harness_unproven(
     assert record.blockers == ["selftest.misclassified:postgres_to_postgres:empty_to_null"]
     assert record.metrics["corruptions_seeded"] == 8 and record.metrics["corruptions_caught"] == 7
     assert record.extra["missed_by_class"] == {"empty_to_null": ["postgres_to_postgres"]}
-    cases = json.loads((run_dir / "source_sink_matrix" / "matrix_run.json").read_text())["records"]
+    cases = json.loads(EvidenceLayout(tmp_path, result.run_id).matrix_run_path.read_text())["records"]
     (case,) = [CaseRecord.model_validate(c) for c in cases]
     assert case.status is CaseStatus.FAILED and case.blockers == [f"harness.unproven:{CASE}"]
     assert case.reason and "not a verdict about dpone" in case.reason
