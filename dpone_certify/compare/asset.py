@@ -23,9 +23,9 @@ from dpone_certify.dpone.identity import IdentityError, read_files
 from dpone_certify.dpone.interpreter import InterpreterError
 from dpone_certify.gates.common import finish, input_missing
 from dpone_certify.gates.io_manager import write_json_atomic
-from dpone_certify.gates.matrix import run_specs
 from dpone_certify.matrix.catalogue import CatalogueError, build_catalogue
 from dpone_certify.matrix.records import CaseRecord, EvidenceStatus
+from dpone_certify.matrix.run import run_specs
 from dpone_certify.resources import CertifyResource
 
 GATE = "release_comparison"
