@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
 from typing import Any
 
+from dpone_certify.matrix.catalogue import ABSENT_IN_BUILD
 from dpone_certify.matrix.records import CaseRecord, CaseStatus, EvidenceStatus
 from dpone_certify.settings import Profile
 
@@ -113,3 +117,29 @@ def matrix_certification(
             for r in records
         ],
     }
+
+
+def _link(src: Path, dest: Path) -> None:
+    dest.unlink(missing_ok=True)
+    try:
+        os.link(src, dest)  # same file system: no copy of ~120 MB of behavior files
+    except OSError:
+        shutil.copyfile(src, dest)
+
+
+def stage_case_inputs(records: list[CaseRecord], input_dir: Path) -> list[str]:
+    """Link each covered case's preflight and behavior files into `input_dir` (what dpone's matrix report reads);
+    the blockers of cases not covered and of files missing."""
+    blockers: list[str] = []
+    for r in records:
+        if not r.covered:
+            absent = [b for b in r.blockers if b.startswith(f"{ABSENT_IN_BUILD}:")]
+            blockers.extend(absent or [f"matrix_case.not_covered:{r.case_id}"])
+            continue
+        files = [(r.preflight_path, f"{r.case_id}.json"), (r.behavior_path, f"{r.case_id}__behavior.json")]
+        for src, name in files:
+            if src and Path(src).exists():
+                _link(Path(src), input_dir / name)
+            elif "gate.input_missing:source_sink_matrix" not in blockers:
+                blockers.append("gate.input_missing:source_sink_matrix")
+    return blockers

@@ -23,9 +23,9 @@ from dpone_certify.dpone.identity import IdentityError, read_files
 from dpone_certify.dpone.interpreter import InterpreterError
 from dpone_certify.gates.common import finish, input_missing
 from dpone_certify.gates.io_manager import write_json_atomic
-from dpone_certify.gates.matrix import run_specs
 from dpone_certify.matrix.catalogue import CatalogueError, build_catalogue
 from dpone_certify.matrix.records import CaseRecord, EvidenceStatus
+from dpone_certify.matrix.run import run_specs
 from dpone_certify.resources import CertifyResource
 
 GATE = "release_comparison"
@@ -78,35 +78,32 @@ def release_comparison(
     out = certify.gate_dir(context.run_id, GATE)
     if not candidates:
         return finish(certify, input_missing(context.run_id, certify, GATE, "source_sink_matrix"))
-    if not certify.has_control():
-        record = GateRecord(
+
+    def _failed(blocker: str, summary: str) -> GateRecord:
+        """The record when the comparison cannot be made (no control build, or one that cannot run)."""
+        return GateRecord(
             gate=GATE,
             run_id=context.run_id,
             profile=certify.resolved_profile(),
             evidence_status=EvidenceStatus.FAIL,
             passed=False,
-            blockers=["comparison.no_control"],
+            blockers=[blocker],
             output_dir=str(out),
-            summary="No control build: set control_python, control_wheel or control_version.",
+            summary=summary,
         )
-        return finish(certify, record)
+
+    if not certify.has_control():
+        return finish(
+            certify,
+            _failed("comparison.no_control", "No control build: set control_python, control_wheel or control_version."),
+        )
     candidate_id = certify.build_identity()
     try:
         control_adapter = certify.control_adapter()
         control_id = certify.control_identity()
         _version, control_cases = build_catalogue(control_adapter)
     except (IdentityError, InterpreterError, CatalogueError, ValueError) as exc:
-        record = GateRecord(
-            gate=GATE,
-            run_id=context.run_id,
-            profile=certify.resolved_profile(),
-            evidence_status=EvidenceStatus.FAIL,
-            passed=False,
-            blockers=["comparison.control_unavailable"],
-            output_dir=str(out),
-            summary=f"The control build cannot run: {exc}",
-        )
-        return finish(certify, record)
+        return finish(certify, _failed("comparison.control_unavailable", f"The control build cannot run: {exc}"))
     candidate_adapter = certify.adapter()
     _cv, candidate_cases = build_catalogue(candidate_adapter)
     specs = {

@@ -154,6 +154,18 @@ def compose_record(
     return record
 
 
+def no_record(gate: str, run_id: str, severity: dg.AssetCheckSeverity, required: bool) -> Iterator[dg.AssetCheckResult]:
+    """A verdict check's evaluation when `gate` left no record in run `run_id`; raises (after yielding) if required."""
+    yield dg.AssetCheckResult(
+        passed=False,
+        severity=severity,
+        description=f"{gate} left no record in this run; it was not materialized or crashed before writing.",
+        metadata={"reproduce": dg.MetadataValue.text(reproduce_hint(gate))},
+    )
+    if required:
+        raise GateFailed(f"{gate}: no record in run {run_id}")
+
+
 def verdict_check(gate: str, description: str) -> dg.AssetChecksDefinition:
     """The ERROR-severity verdict of one gate.
 
@@ -168,14 +180,7 @@ def verdict_check(gate: str, description: str) -> dg.AssetChecksDefinition:
         required = is_required(certify, context.run.run_id, gate)
         severity = dg.AssetCheckSeverity.ERROR if required else dg.AssetCheckSeverity.WARN
         if record is None:
-            yield dg.AssetCheckResult(
-                passed=False,
-                severity=severity,
-                description=f"{gate} left no record in this run; it was not materialized or crashed before writing.",
-                metadata={"reproduce": dg.MetadataValue.text(reproduce_hint(gate))},
-            )
-            if required:
-                raise GateFailed(f"{gate}: no record in run {context.run.run_id}")
+            yield from no_record(gate, context.run.run_id, severity, required)
             return
         remediations = remediations_for(record.blockers, gate=gate)
         status = evidence_label(record.evidence_status)

@@ -1,11 +1,8 @@
 """source_sink_matrix (one partition per dpone case) and matrix_report (dpone's report over the cases)."""
 
 import json
-import os
-import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -18,14 +15,15 @@ from dpone_certify.certification.matrix_certification import (
     matrix_evidence_status,
     matrix_stats,
     positive_controls,
+    stage_case_inputs,
     weakest_profile,
 )
 from dpone_certify.certification.records import GateRecord, crashed
-from dpone_certify.dpone.adapter import DponeAdapter, DponeCallError
+from dpone_certify.dpone.adapter import DponeCallError
 from dpone_certify.dpone.models import MatrixReport
 from dpone_certify.evidence.atomic import atomic_write_json
 from dpone_certify.gates.common import GROUP, GateFailed, finish, is_required
-from dpone_certify.gates.presentation import UNVERIFIED_LABEL, blockers_table, table
+from dpone_certify.gates.presentation import UNVERIFIED_LABEL, blockers_table, case_table
 from dpone_certify.gates.selftest import harness_unproven
 from dpone_certify.matrix.catalogue import (
     ABSENT_IN_BUILD,
@@ -35,8 +33,8 @@ from dpone_certify.matrix.catalogue import (
     cases_by_id,
     compare_catalogues,
 )
-from dpone_certify.matrix.contract import run_contract_cases
-from dpone_certify.matrix.records import CaseRecord, CaseSpec, CaseStatus, EvidenceStatus
+from dpone_certify.matrix.records import CaseRecord, CaseStatus, EvidenceStatus
+from dpone_certify.matrix.run import run_specs
 from dpone_certify.report.partitions import case_metadata
 from dpone_certify.resources import CertifyResource
 from dpone_certify.runbooks import remediations_for
@@ -75,75 +73,6 @@ def _run_cases(
     for record in records.values():
         record.build = identity
     return records, diff
-
-
-def run_specs(
-    run_id: str,
-    certify: CertifyResource,
-    specs: list[CaseSpec],
-    adapter: DponeAdapter,
-    out_dir: Path,
-    *,
-    release_engines: bool = True,
-) -> dict[str, CaseRecord]:
-    """Run `specs` with one build (`adapter`) on this run's profile; with `release_engines`, the embedded
-    PostgreSQL is stopped (and its data folder removed) afterwards unless keep_schemas."""
-    profile = certify.resolved_profile()
-    if not specs:
-        return {}
-    if profile is Profile.CONTRACT:
-        return run_contract_cases(
-            specs,
-            out_dir=out_dir,
-            run_id=run_id,
-            settings=certify.case_settings(),
-            adapter=adapter,
-            max_parallel=certify.max_parallel,
-        )
-    from dpone_certify.matrix.local import LocalContext, run_local_cases
-    from dpone_certify.matrix.local.engines import configure_embedded, stop_embedded
-
-    configure_embedded(certify.embedded_pg_dir, keep=certify.keep_schemas)
-    ctx = LocalContext(
-        out_dir=out_dir,
-        run_id=run_id,
-        settings=certify.case_settings(),
-        adapter=adapter,
-        max_parallel=certify.max_parallel,
-        profile=profile,
-        keep_schemas=certify.keep_schemas,
-    )
-    try:
-        return run_local_cases(specs, ctx)
-    finally:
-        if release_engines and not certify.keep_schemas:
-            stop_embedded()  # the data folder goes with it (kept with keep_schemas, to inspect them)
-
-
-CASE_COLUMNS = {
-    c: "string"
-    for c in ("case_id", "status", "evidence", "engine", "rows", "blockers", "reason", "dpone_error", "reference")
-}
-
-
-def _case_table(records: list[CaseRecord]) -> dg.TableMetadataValue:
-    rows = [
-        {
-            "case_id": r.case_id,
-            "status": r.status.value,
-            "evidence": r.evidence_status.value,
-            "engine": ", ".join(f"{k}={v}" for k, v in r.engine.items()),
-            "rows": r.rows_moved,
-            "blockers": ", ".join(r.blockers),
-            "reason": r.reason or "",
-            "dpone_error": "; ".join(r.dpone_errors)[:500],
-            "reference": next(
-                (("passed" if v.get("passed") else "failed") for v in r.variants if v.get("name") == "reference"), ""
-            ),
-        }
-        for r in records
-    ]
-    return table(rows, {**CASE_COLUMNS, "rows": "int"})
 
 
 @dg.asset(
@@ -247,18 +176,10 @@ def source_sink_matrix_verdict(
     metadata: dict[str, Any] = {**matrix_stats(records), "evidence_unverified": unverified}
     if blockers:
         metadata["blockers"] = blockers_table(remediations_for(blockers[:500], gate="source_sink_matrix"))
-        metadata["cases_not_passed"] = _case_table([r for r in records if r.status is not CaseStatus.PASSED][:500])
+        metadata["cases_not_passed"] = case_table([r for r in records if r.status is not CaseStatus.PASSED][:500])
     yield dg.AssetCheckResult(passed=passed, severity=severity, description=description, metadata=metadata)
     if not passed and required:
         raise GateFailed(f"source_sink_matrix: {description}; blockers: {', '.join(blockers[:10])}")
-
-
-def _link(src: Path, dest: Path) -> None:
-    dest.unlink(missing_ok=True)
-    try:
-        os.link(src, dest)  # same file system: no copy of ~120 MB of behavior files
-    except OSError:
-        shutil.copyfile(src, dest)
 
 
 @dg.asset(group_name=GROUP, backfill_policy=dg.BackfillPolicy.single_run(), kinds={"dpone"})
@@ -276,18 +197,7 @@ def matrix_report(
     loaded = [source_sink_matrix[k] for k in sorted(source_sink_matrix)]
     records = [r for r in loaded if r.profile is profile]
     other_profiles = sorted({r.profile.value for r in loaded if r.profile is not profile})
-    blockers: list[str] = []
-    for r in records:
-        if not r.covered:
-            absent = [b for b in r.blockers if b.startswith(f"{ABSENT_IN_BUILD}:")]
-            blockers.extend(absent or [f"matrix_case.not_covered:{r.case_id}"])
-            continue
-        files = [(r.preflight_path, f"{r.case_id}.json"), (r.behavior_path, f"{r.case_id}__behavior.json")]
-        for src, name in files:
-            if src and Path(src).exists():
-                _link(Path(src), input_dir / name)
-            elif "gate.input_missing:source_sink_matrix" not in blockers:
-                blockers.append("gate.input_missing:source_sink_matrix")
+    blockers = stage_case_inputs(records, input_dir)
     if not records:
         blockers.append("matrix.no_cases")
     if any(not r.covered for r in records):
@@ -373,5 +283,5 @@ def matrix_report(
     return finish(
         certify,
         record,
-        {"cases_not_passed": _case_table([r for r in records if r.status is not CaseStatus.PASSED][:500])},
+        {"cases_not_passed": case_table([r for r in records if r.status is not CaseStatus.PASSED][:500])},
     )

@@ -10,6 +10,7 @@ import dagster as dg
 
 from dpone_certify.certification.labels import UNVERIFIED_LABEL, evidence_label, reproduce_hint
 from dpone_certify.certification.records import GateRecord
+from dpone_certify.matrix.records import CaseRecord
 from dpone_certify.runbooks import Remediation, remediations_for, render_markdown
 
 __all__ = ["UNVERIFIED_LABEL", "blockers_table", "evidence_label", "gate_metadata", "reproduce_hint", "table"]
@@ -84,3 +85,29 @@ def gate_metadata(record: GateRecord, extra: Mapping[str, Any] | None = None) ->
         metadata["dpone_command"] = dg.MetadataValue.text(record.dpone_command)
     metadata.update(extra or {})
     return metadata
+
+
+CASE_COLUMNS = {
+    c: "string"
+    for c in ("case_id", "status", "evidence", "engine", "rows", "blockers", "reason", "dpone_error", "reference")
+}
+
+
+def case_table(records: list[CaseRecord]) -> dg.TableMetadataValue:
+    rows = [
+        {
+            "case_id": r.case_id,
+            "status": r.status.value,
+            "evidence": r.evidence_status.value,
+            "engine": ", ".join(f"{k}={v}" for k, v in r.engine.items()),
+            "rows": r.rows_moved,
+            "blockers": ", ".join(r.blockers),
+            "reason": r.reason or "",
+            "dpone_error": "; ".join(r.dpone_errors)[:500],
+            "reference": next(
+                (("passed" if v.get("passed") else "failed") for v in r.variants if v.get("name") == "reference"), ""
+            ),
+        }
+        for r in records
+    ]
+    return table(rows, {**CASE_COLUMNS, "rows": "int"})

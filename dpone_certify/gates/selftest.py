@@ -16,8 +16,8 @@ import dagster as dg
 
 from dpone_certify.certification.records import GateRecord
 from dpone_certify.evidence.atomic import atomic_write_json
-from dpone_certify.gates.common import GROUP, GateFailed, finish, load_run_record
-from dpone_certify.gates.presentation import evidence_label, gate_metadata, reproduce_hint
+from dpone_certify.gates.common import GROUP, GateFailed, finish, load_run_record, no_record
+from dpone_certify.gates.presentation import evidence_label, gate_metadata
 from dpone_certify.matrix.records import CaseRecord, CaseStatus, EvidenceStatus
 from dpone_certify.resources import CertifyResource
 from dpone_certify.runbooks import remediations_for, render_markdown
@@ -115,14 +115,7 @@ def reconciliation_selftest_verdict(
     required = record.required if record else certify.resolved_profile() is not Profile.CONTRACT
     severity = dg.AssetCheckSeverity.ERROR if required else dg.AssetCheckSeverity.WARN
     if record is None:
-        yield dg.AssetCheckResult(
-            passed=False,
-            severity=severity,
-            description=f"{GATE} left no record in this run; it was not materialized or crashed before writing.",
-            metadata={"reproduce": dg.MetadataValue.text(reproduce_hint(GATE))},
-        )
-        if required:
-            raise GateFailed(f"{GATE}: no record in run {context.run.run_id}")
+        yield from no_record(GATE, context.run.run_id, severity, required)
         return
     remediations = remediations_for(record.blockers, gate=GATE)
     if record.passed:

@@ -18,7 +18,7 @@ CONFIG = {"row_count": 200}
 
 def _seed_defect(monkeypatch: pytest.MonkeyPatch, case_id: str) -> None:
     """A defect in the build under test, seeded where the matrix hands its records over: `case_id` fails."""
-    import dpone_certify.gates.matrix as matrix
+    import dpone_certify.matrix.run as matrix
 
     real = matrix.run_contract_cases
 
