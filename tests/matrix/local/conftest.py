@@ -14,6 +14,7 @@ from dpone_certify.dpone.adapter import DponeAdapter
 from dpone_certify.matrix.catalogue import cases_by_id
 from dpone_certify.matrix.local import LocalContext
 from dpone_certify.matrix.records import CaseSettings, CaseSpec
+from tests.builds import interpreter_cache, old_python, old_wheel  # noqa: F401  (dpone 0.87.4, test_manifest_builds)
 
 MACHINE_PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 MACHINE_MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "database": "test"}

@@ -1,12 +1,9 @@
 """Issue 13: our manifests in a form both dpone builds accept, and a refusal of our manifest reported as ours
 (`harness.manifest_rejected` with dpone's message), never as a dpone run failure. Real dpone 0.88.0 (this venv)
-and a real dpone 0.87.4 (a venv built once under the pytest cache, or DPONE_CERTIFY_TEST_0874_PYTHON)."""
+and a real dpone 0.87.4 (tests/builds.py: built once from its wheel, as `--control-version` does)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -15,31 +12,10 @@ import pytest
 from dpone_certify.dpone.adapter import DponeAdapter
 from dpone_certify.matrix.local import LocalContext, manifests, run_local_cases
 from dpone_certify.matrix.records import CaseRecord, CaseSettings
+from tests.builds import OLD_VERSION as CONTROL
 from tests.matrix.local.conftest import case
 
 CASE = "postgres_to_postgres__full_refresh"
-CONTROL = "0.87.4"
-
-
-@pytest.fixture(scope="session")
-def dpone_0874_python(request: pytest.FixtureRequest) -> str:
-    configured = os.environ.get("DPONE_CERTIFY_TEST_0874_PYTHON")
-    if configured:
-        return configured
-    folder = Path(request.config.cache.mkdir("dpone-0.87.4-venv"))
-    python = folder / "bin" / "python"
-    ready = folder / ".ready"
-    if not ready.exists():
-        steps = [
-            [sys.executable, "-m", "venv", "--clear", str(folder)],
-            [str(python), "-m", "pip", "install", "--quiet", f"dpone[postgres,mysql,pandas,columnar]=={CONTROL}"],
-        ]
-        for step in steps:
-            proc = subprocess.run(step, capture_output=True, text=True, timeout=1200, check=False)
-            if proc.returncode != 0:
-                pytest.skip(f"cannot build a dpone {CONTROL} venv: {proc.stderr[-500:]}")
-        ready.write_text(CONTROL, encoding="utf-8")
-    return str(python)
 
 
 def _run(tmp_path: Path, python: str | None) -> CaseRecord:
@@ -64,7 +40,7 @@ def _load1(record: CaseRecord) -> dict:
 def test_postgres_manifest_is_accepted_by_both_builds(
     tmp_path: Path, build: str, request: pytest.FixtureRequest
 ) -> None:
-    python = request.getfixturevalue("dpone_0874_python") if build == CONTROL else None
+    python = str(request.getfixturevalue("old_python")) if build == CONTROL else None
     record = _run(tmp_path, python)
     run1 = _load1(record)
     assert run1["rc"] == 0 and run1["status"] == "success", run1["errors"]
@@ -73,7 +49,7 @@ def test_postgres_manifest_is_accepted_by_both_builds(
 
 
 def test_top_level_runtime_block_is_our_manifest_refused(
-    tmp_path: Path, dpone_0874_python: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, old_python: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The form earlier harness versions wrote (runtime at the top level), which 0.87.4 refuses as configuration."""
     render = manifests.render
@@ -84,7 +60,7 @@ def test_top_level_runtime_block_is_our_manifest_refused(
         return "\n".join([line for line in lines if line is not runtime] + [runtime.strip(), ""])
 
     monkeypatch.setattr(manifests, "render", top_level_runtime)
-    record = _run(tmp_path, dpone_0874_python)
+    record = _run(tmp_path, str(old_python))
     assert record.blockers == [f"harness.manifest_rejected:{CASE}"]  # never run.failed
     assert record.dpone_errors and "load1:" in record.dpone_errors[0]
     assert _load1(record)["rc"] == 2
