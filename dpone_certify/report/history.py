@@ -75,27 +75,18 @@ def history_dir(root: Path, kind: str = CASES) -> Path:
     return Path(root) / HISTORY_DIR / kind
 
 
+def _build(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The record's `build` (a `BuildIdentity` dump), or {} for records made before builds were identified."""
+    build = record.get("build")
+    return build if isinstance(build, Mapping) else {}
+
+
 def _digest(record: Mapping[str, Any]) -> str:
-    for key in ("distribution_digest", "dpone_distribution_digest"):
-        if record.get(key):
-            return str(record[key])
-    for key in ("build", "identity", "dpone_build"):
-        nested = record.get(key)
-        if isinstance(nested, Mapping):
-            for inner in ("distribution_digest", "digest", "sha256"):
-                if nested.get(inner):
-                    return str(nested[inner])
-    return ""
+    return str(_build(record).get("distribution_digest") or "")
 
 
 def _version(record: Mapping[str, Any], default: str) -> str:
-    if record.get("dpone_version"):
-        return str(record["dpone_version"])
-    for key in ("build", "identity", "dpone_build"):
-        nested = record.get(key)
-        if isinstance(nested, Mapping) and nested.get("version"):
-            return str(nested["version"])
-    return default
+    return str(_build(record).get("dpone_version") or default)
 
 
 def variants_of(record: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -145,7 +136,7 @@ def case_rows(
     release: str = "",
 ) -> list[dict[str, Any]]:
     """History rows of one run's case records (`CaseRecord.model_dump(mode="json")`, read defensively: fields
-    other engineers add later, such as variants or build identity, are taken when present)."""
+    added to the record later, such as variants or build identity, are taken when present)."""
     rows = []
     for r in records:
         base = {

@@ -48,6 +48,9 @@ def test_two_runs_differ_by_a_seeded_defect(
     assert sorted((r["run_id"], r["case_id"]) for r in rows) == sorted(
         (run.run_id, c) for run in (first, second) for c in CASES
     )
+    # the build under test, as its records carry it (dpone/identity.py), is in every row
+    assert {r["dpone_version"] for r in rows} == {"0.88.0"}
+    assert all(r["distribution_digest"].startswith(("sha256:", "installed:")) for r in rows)
     d = history.delta(evidence_root, first.run_id, second.run_id)
     assert d.comparable and d.profile == "contract"
     assert d.newly_failing == [CASES[1]] and d.newly_passing == [] and d.coverage_change == 0
