@@ -18,6 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from dpone_certify.certification.layout import EvidenceLayout
+from dpone_certify.dpone.identity import BuildIdentity
 from dpone_certify.evidence.atomic import atomic_write_json
 
 # metric -> direction. rows_per_second: matrix rows moved per second of load time; load_seconds: total load time.
@@ -64,25 +65,15 @@ def _memory_gb() -> float:
         return 0.0
 
 
-def _dpone_build() -> str:
-    """dpone's version and a digest of its installed file list (tells two builds of one version apart)."""
-    from importlib import metadata
-
-    try:
-        dist = metadata.distribution("dpone")
-    except metadata.PackageNotFoundError:
-        return "dpone not installed"
-    record = dist.read_text("RECORD") or ""
-    return f"dpone {dist.version} ({hashlib.sha256(record.encode()).hexdigest()[:12]})"
-
-
-def current_machine() -> MachineIdentity:
+def current_machine(build: BuildIdentity | None) -> MachineIdentity:
+    """This machine, running `build` (the dpone build whose measurement is judged or accepted, as its records
+    carry it; never the orchestrator's own dpone, which may be another build)."""
     return MachineIdentity(
         cpu_model=_cpu_model(),
         cores=os.cpu_count() or 0,
         memory_gb=_memory_gb(),
-        python=platform.python_version(),
-        dpone_build=_dpone_build(),
+        python=build.python_version if build else platform.python_version(),
+        dpone_build=f"dpone {build.dpone_version} ({build.short_digest})" if build else "unknown build",
     )
 
 
@@ -137,6 +128,7 @@ def accept(
     metrics: dict[str, float],
     run_id: str,
     source: str,
+    build: BuildIdentity | None,
 ) -> Path:
     problems = metric_guard(metrics, TRACKED_METRICS)
     if problems:
@@ -153,7 +145,7 @@ def accept(
             "accepted_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()} {os.cpu_count()} cpu, python {platform.python_version()}",
         },
-        machine=current_machine(),
+        machine=current_machine(build),
     )
     path = accepted_path(root, profile)
     atomic_write_json(path, baseline.model_dump(mode="json"))

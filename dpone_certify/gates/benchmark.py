@@ -60,7 +60,7 @@ def benchmark_baseline(
     profile = matrix_report.profile
     baseline, baseline_source = load_baseline(certify.root(), profile.value)
     blockers = _preconditions(matrix_report, measured, baseline)
-    machine = current_machine()
+    machine = current_machine(matrix_report.build)
     warnings = [OTHER_MACHINE] if baseline is not None and not machine.same_machine(baseline.machine) else []
     metrics_path = out / "measured_metrics.json"
     atomic_write_json(metrics_path, {"metrics": measured, "source_run": matrix_report.run_id}, durable=False)
@@ -138,6 +138,7 @@ def accept_benchmark_baseline_op(context: dg.OpExecutionContext, certify: Certif
         metrics=record.metrics,
         run_id=record.run_id,
         source=str(path.relative_to(certify.root())),
+        build=record.build,
     )
     context.log.info(f"accepted baseline written to {accepted}")
     context.add_output_metadata({"baseline": dg.MetadataValue.path(str(accepted)), **record.metrics})
