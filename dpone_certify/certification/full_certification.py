@@ -100,19 +100,29 @@ def _registry_argv(inputs: GateInputs) -> list[str]:
     result_path = out / "run_result.json"
     atomic_write_json(result_path, build_run_result(inputs.run_id, inputs.record("matrix_report")), durable=False)
     argv = ["ops", "run-registry", "--output-dir", str(out), "--run-result", str(result_path)]
-    for name, gate, artifact in (
+    artifacts = [
         ("matrix_report", "matrix_report", "report"),
         ("matrix_certification", "matrix_report", "matrix_certification"),
-        ("benchmark_baseline", "benchmark_baseline", "report"),
-    ):
+    ]
+    bench = inputs.records.get("benchmark_baseline")
+    if bench is not None and bench.passed and bench.warnings:
+        # The benchmark judged nothing (a baseline from another machine, or dpone's simulation): dpone's report
+        # of it is no verdict about this run, so it is not registered as one. The benchmark gate shows why.
+        inputs.state["benchmark_note"] = f"benchmark not registered, informative only: {', '.join(bench.warnings)}"
+    else:
+        artifacts.append(("benchmark_baseline", "benchmark_baseline", "report"))
+    for name, gate, artifact in artifacts:
         # A missing path is passed on anyway: dpone then reports artifact.<name>.missing itself.
         argv += ["--artifact", f"{name}={inputs.artifact(gate, artifact) or out / f'{name}.missing.json'}"]
     return argv
 
 
 def _registry_judge(inputs: GateInputs, entry: RunRegistryEntry) -> Judgement:
+    note = inputs.state.get("benchmark_note")
     return Judgement(
-        blockers=list(entry.blockers), artifacts={"report": entry.entry_path}, extra={"entry_path": entry.entry_path}
+        blockers=list(entry.blockers),
+        artifacts={"report": entry.entry_path},
+        extra={"entry_path": entry.entry_path, **({"benchmark_note": note} if note else {})},
     )
 
 
