@@ -389,7 +389,7 @@ table{border-collapse:collapse}th,td{border:1px solid #d8dce4;padding:.25rem .5r
 .verdict{font-size:1.1rem;padding:.8rem 1rem;border-radius:6px;border:2px solid}
 .v-CERTIFIED{background:#e7f6ec;border-color:#1a7f37}.v-NOT-CERTIFIED{background:#fdecec;border-color:#b42318}
 .v-NOT-A-CERTIFICATION{background:#fff6da;border-color:#c98a00}.v-NO-EVIDENCE{background:#eef0f3;border-color:#5b6475}
-.muted{color:#5b6475}.s-passed{color:#116b2e;font-weight:600}.s-failed,.s-no_record,.s-unreadable{color:#a4161a;
+.muted,.s-not_run{color:#5b6475}.s-passed{color:#116b2e;font-weight:600}.s-failed,.s-no_record,.s-unreadable{color:#a4161a;
 font-weight:600}
 .grids{display:flex;flex-wrap:wrap;gap:1rem}.grid{border:1px solid #d8dce4;padding:.4rem .6rem;border-radius:4px}
 .grid h3{margin:.1rem 0 .3rem;font-size:.95rem}.grid td,.grid th{padding:0;border:1px solid #fff;font-size:.75rem}
@@ -598,7 +598,7 @@ def render_html(report: CertificationReport) -> str:
             + _e("\n".join(f.reproduce))
             + "</pre></details>"
         )
-    failing = [g for g in report.gates if not g.passed]
+    failing = [g for g in report.gates if not g.passed and g.status != "not_run"]
     if failing:
         out.append("<h2 id='gate-remediation'>Failing gates: what to do</h2>")
     for g in failing:

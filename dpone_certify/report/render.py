@@ -34,7 +34,7 @@ GATE_ORDER: tuple[str, ...] = ALL_GATES
 REPORT_STEM = "remediation_report"
 MAX_MATRIX_CASES_LISTED = 50
 
-GateStatus = Literal["passed", "failed", "no_record", "unreadable"]
+GateStatus = Literal["passed", "failed", "not_run", "no_record", "unreadable"]
 
 
 class GateSection(BaseModel):
@@ -108,6 +108,16 @@ def _reproduce(gate: str, remediations: list[Remediation], dpone_command: str | 
     return list(dict.fromkeys(lines))
 
 
+def _status(record: GateRecord) -> GateStatus:
+    """A gate that is not required and had nothing to judge (NOT_COVERED, e.g. the self-test under the contract
+    profile) did not run: N/A, as the CLI prints it, never "failed"."""
+    if record.passed:
+        return "passed"
+    if not record.required and record.evidence_status is EvidenceStatus.NOT_COVERED:
+        return "not_run"
+    return "failed"
+
+
 def _section(path: Path, gate: str, evidence_dir: str) -> GateSection:
     if not path.exists():
         return GateSection(
@@ -128,7 +138,7 @@ def _section(path: Path, gate: str, evidence_dir: str) -> GateSection:
     remediations = remediations_for(record.blockers, gate=gate, evidence_dir=evidence_dir)
     return GateSection(
         gate=gate,
-        status="passed" if record.passed else "failed",
+        status=_status(record),
         required=record.required,
         evidence_status=record.evidence_status.value,
         evidence_label=evidence_label(record.evidence_status),
@@ -273,7 +283,9 @@ def collect(root: Path, run_id: str, expected_gates: Iterable[str] = ()) -> RunR
 
 
 def _verdict_word(section: GateSection) -> str:
-    return {"passed": "PASS", "failed": "FAIL", "no_record": "NO RECORD", "unreadable": "UNREADABLE"}[section.status]
+    return {"passed": "PASS", "failed": "FAIL", "not_run": "N/A", "no_record": "NO RECORD", "unreadable": "UNREADABLE"}[
+        section.status
+    ]
 
 
 def _cell(text: str) -> str:

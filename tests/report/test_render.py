@@ -137,3 +137,16 @@ def test_no_evidence(tmp_path: Path) -> None:
     report = collect(tmp_path, "nope", expected_gates=["certification_plan"])
     assert report.verdict == "NO EVIDENCE" and report.failed_gates == ["certification_plan"]
     assert "NO RECORD" in render_markdown(report)
+
+
+def test_a_gate_with_nothing_to_judge_is_not_run_never_failed(tmp_path: Path) -> None:
+    """The self-test under the contract profile: not required, NOT_COVERED. N/A, as the CLI says; a required
+    gate with the same evidence is still a failure."""
+    root = tmp_path / "evidence"
+    _record(root, "reconciliation_selftest", passed=False, status=EvidenceStatus.NOT_COVERED,
+            blockers=["selftest.not_applicable"], required=False)  # fmt: skip
+    _record(root, "matrix_report", passed=False, status=EvidenceStatus.NOT_COVERED, blockers=["x.y"])
+    sections = {g.gate: g for g in collect(root, RUN).gates}
+    assert sections["reconciliation_selftest"].status == "not_run"
+    assert sections["matrix_report"].status == "failed"
+    assert "N/A" in render_markdown(collect(root, RUN))
