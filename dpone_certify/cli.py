@@ -242,8 +242,11 @@ def render_verdict(
     else:
         verdict = "CERTIFIED: every selected gate passed on real evidence"
     from dpone_certify.certification.layout import EvidenceLayout
+    from dpone_certify.report import control
 
-    lines += ["", verdict, f"evidence: {EvidenceLayout(Path(root), run_id).run_dir}"]
+    compared = control.load(Path(root), run_id)  # what the build changed, beside the verdict it earned
+    lines += ["", verdict, *(control.summary_lines(compared) if compared else [])]
+    lines.append(f"evidence: {EvidenceLayout(Path(root), run_id).run_dir}")
     if failed:
         lines += [
             f"What to fix first: {failed[0]} (later gates often fail because they consume it).",

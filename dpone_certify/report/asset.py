@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 
-from dpone_certify.certification.keys import FULL_CERTIFICATION_GATES
+from dpone_certify.certification.keys import COMPARISON_GATES, FULL_CERTIFICATION_GATES
 from dpone_certify.certification.records import GateRecord
 from dpone_certify.gates.common import GROUP, finish, load_run_record
 from dpone_certify.gates.matrix import CASES
@@ -79,7 +79,8 @@ def append_history(context: dg.AssetExecutionContext, certify: CertifyResource, 
 
 @dg.asset(
     group_name=GROUP,
-    deps=list(FULL_CERTIFICATION_GATES),
+    # release_comparison (selected with a control build) runs first, so the report shows what the build changed.
+    deps=[*FULL_CERTIFICATION_GATES, *COMPARISON_GATES],
     backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"html"},
     description="The certification report of the run: verdict, gates, matrix grids, coverage, findings with "

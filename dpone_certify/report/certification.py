@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from dpone_certify.certification.keys import FULL_CERTIFICATION_GATES
 from dpone_certify.certification.labels import UNVERIFIED_LABEL
 from dpone_certify.certification.layout import EvidenceLayout
+from dpone_certify.report import control as control_section
 from dpone_certify.report import history
 from dpone_certify.report.render import GateSection, _write_text, collect
 from dpone_certify.report.svg import line_chart
@@ -116,6 +117,8 @@ class CertificationReport(BaseModel):
     findings: list[FindingGroup]
     chain: Chain
     comparison: history.Delta | None = None
+    build: str | None = None  # BuildIdentity.label of the build under test, from its records
+    control: control_section.ControlComparison | None = None  # candidate vs control, when this run compared two builds
     trends: list[history.RunSummary] = Field(default_factory=list)
     log_path: str | None = None
 
@@ -372,6 +375,8 @@ def build(
         findings=build_findings(records, str(root)),
         chain=build_chain(root, run_dir),
         comparison=comparison,
+        build=base.build,
+        control=control_section.load(root, run_id),
         trends=runs[-TREND_RUNS:],
         log_path=str(log_path) if log_path else (str(run_dir / LOG_FILE) if (run_dir / LOG_FILE).exists() else None),
     )
@@ -523,6 +528,10 @@ def _comparison_html(d: history.Delta | None) -> str:
     return "<table class='kv'>" + "".join(f"<tr><td>{_e(k)}</td><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
 
+def _build_html(report: CertificationReport) -> str:
+    return f" &middot; build <code>{_e(report.build)}</code>" if report.build else ""
+
+
 def render_html(report: CertificationReport) -> str:
     vclass = "v-" + report.verdict.replace(" ", "-")
     out = [
@@ -534,7 +543,7 @@ def render_html(report: CertificationReport) -> str:
         f"<h1>dpone certification report: run <code>{_e(report.run_id)}</code></h1>",
         f"<p class='muted'>profile <code>{_e(report.profile)}</code> &middot; release "
         f"<code>{_e(report.release or 'unknown')}</code> &middot; dpone <code>{_e(report.dpone_version or 'unknown')}"
-        f"</code> &middot; generated {_e(report.generated_at)}</p>",
+        f"</code>{_build_html(report)} &middot; generated {_e(report.generated_at)}</p>",
         f'<p class="verdict {vclass}" id="verdict"><strong>{_e(report.verdict)}</strong>: '
         f"{_e(report.sentence.split(': ', 1)[-1])}</p>",
     ]
@@ -572,6 +581,11 @@ def render_html(report: CertificationReport) -> str:
         )
         if c.not_covered_reasons:
             out.append("<p>Not covered, by reason:</p>" + _ul(f"{n} × {r}" for r, n in c.not_covered_reasons.items()))
+    if report.control is not None:
+        out.append(
+            "<h2 id='control'>What this build changed: candidate vs control</h2>"
+            + control_section.render_html(report.control)
+        )
     if report.grids:
         out.append("<h2 id='matrix'>Matrix: source × sink per strategy</h2><p class='legend'>")
         out += [f'<span><i class="c-{k}"></i>{_e(v)}</span>' for k, v in _OUTCOME_LABEL.items()]
@@ -632,7 +646,8 @@ def render_markdown(report: CertificationReport) -> str:
         "",
         f"Profile `{report.profile}`, release `{report.release or 'unknown'}`, "
         f"dpone `{report.dpone_version or 'unknown'}`,"
-        f" generated {report.generated_at}.",
+        + (f" build `{report.build}`," if report.build else "")
+        + f" generated {report.generated_at}.",
         "",
         f"**{report.sentence}**",
     ]
@@ -661,6 +676,13 @@ def render_markdown(report: CertificationReport) -> str:
             f"{c.passed} passed, {c.failed} failed, {c.errors} errors, {c.not_covered} not covered; "
             f"{c.unverified} on UNVERIFIED evidence; "
             f"positive controls {c.positive_controls_passed}/{c.positive_controls}.",
+        ]
+    if report.control is not None:
+        lines += [
+            "",
+            "## What this build changed: candidate vs control",
+            "",
+            *control_section.render_markdown(report.control),
         ]
     if report.grids:
         lines += [
@@ -812,6 +834,8 @@ def summary_lines(
                 f"{c.not_covered} not covered, {c.unverified} UNVERIFIED (profile {report.profile})"
             )
         )
+    if report.control is not None and verdict:  # without the verdict, the caller put them under its own
+        lines += [cut(line) for line in control_section.summary_lines(report.control)]
     for w in report.why[:6] if why else []:
         lines.append(cut(f"  failed: {w}"))
     if why and len(report.why) > 6:

@@ -11,12 +11,19 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from dpone_certify.cli import render_verdict
+from dpone_certify.report import certification
 from tests.compare.conftest import CATALOGUE_FILE, PATCHED_FILE
 from tests.conftest import checks_by_asset, materialize
 
 CASE = "postgres_to_postgres__full_refresh"
 # the instrument proves itself in the run whose cases it judges (an unproven case is not compared)
 SELECTION = ["reconciliation_selftest", "source_sink_matrix", "release_comparison"]
+
+
+def record_blockers(run_dir: Path) -> list[str]:
+    record = json.loads((run_dir / "release_comparison" / "gate_record.json").read_text(encoding="utf-8"))
+    return list(record["blockers"])
 
 
 def _comparison(root: Path, run_id: str) -> dict:  # type: ignore[type-arg]
@@ -37,7 +44,8 @@ def test_a_build_that_drops_a_row_per_load_fails_the_comparison(
         "dpone_python": str(damaged_python),
         "control_python": sys.executable,  # the real 0.88.0, isolated like the candidate
     }
-    result = materialize(instance, SELECTION, cases=[CASE], config=config)
+    # with the report: it runs after the comparison and shows what the build changed
+    result = materialize(instance, [*SELECTION, "certification_report"], cases=[CASE], config=config)
     check = checks_by_asset(result)["release_comparison"]
     assert not check.passed
     data = _comparison(root, result.run_id)
@@ -60,6 +68,17 @@ def test_a_build_that_drops_a_row_per_load_fails_the_comparison(
     files = {f["path"]: f for f in data["impact"]["files"]}
     assert set(files) == {PATCHED_FILE, CATALOGUE_FILE}
     assert files[PATCHED_FILE]["engines"] == ["postgres"] and files[PATCHED_FILE]["exercised"] == "yes"
+    # the report and the terminal's verdict say it too, from the same record
+    run_dir = root / "runs" / result.run_id
+    report = certification.load(run_dir)
+    assert report is not None and report.control is not None
+    assert report.control.counts[row["verdict"]] == 1 and report.control.blockers == record_blockers(run_dir)
+    html = (run_dir / "certification_report.html").read_text(encoding="utf-8")
+    assert "What this build changed" in html and row["verdict"].replace("_", " ") in html
+    assert "release_comparison" in [g.gate for g in report.failed_required]
+    text = render_verdict(result.run_id, [], str(root))
+    assert f"vs control {report.control.control}:" in text
+    assert "change impact: " + data["impact"]["summary"] in text
 
 
 @pytest.mark.slow
