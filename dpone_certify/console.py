@@ -224,7 +224,7 @@ def execute(
     return outcome
 
 
-_TABLE_ROW = re.compile(r"^\S+\s+(PASS|FAIL)\s")
+_TABLE_ROW = re.compile(r"^\S+\s+(PASS|FAIL|N/A)\s")
 
 
 def _cut(line: str, width: int = SCREEN_WIDTH) -> str:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from dpone_certify import console
+
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[2]
 SCREEN_LINES = 40  # a laptop terminal; the end screen must not scroll
@@ -32,6 +34,9 @@ def test_contract_run_fits_one_screen_without_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in terminal and "Stack Trace" not in terminal and " DEBUG " not in terminal
     assert "GateFailed" not in terminal
     assert "NOT CERTIFIED" in terminal and "top remediations:" in terminal
+    rows = [line for line in lines if re.match(r"^\S+\s+(PASS|FAIL|N/A)\s", line)]
+    assert any(" N/A " in row for row in rows)  # the self-test under the contract profile
+    assert all(len(row) <= console.SCREEN_WIDTH for row in rows), rows  # a row is cut, the report has it whole
     report = re.search(r"^report: (\S+\.html)$", terminal, re.M)
     log = re.search(r"^log: (\S+)$", terminal, re.M)
     assert report and log, terminal
@@ -42,8 +47,6 @@ def test_contract_run_fits_one_screen_without_traceback(tmp_path: Path) -> None:
 
 
 def test_our_own_crash_is_one_line_and_its_traceback_is_in_the_log(tmp_path: Path) -> None:
-    from dpone_certify import console
-
     class Broken:
         def with_logger_defs(self, loggers: object) -> Broken:
             return self
