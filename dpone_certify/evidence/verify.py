@@ -23,9 +23,10 @@ root being verified (then, for artifact index items, relative to the index's fol
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -235,6 +236,13 @@ class _Checker:
             self._seen.add(item.key())
             self.breaks.append(item)
 
+    def at(
+        self, release: str | None, position: int | None, path: Path | None = None, name: str | None = None
+    ) -> Callable[[BreakClass, str], None]:
+        """`add` bound to one place (an entry, or a file it names), so each break found there is one line."""
+        artifact = None if path is None else str(path)
+        return functools.partial(self.add, release=release, position=position, artifact=artifact, artifact_name=name)
+
     def flagged(self, cls: BreakClass, position: int | None) -> bool:
         return any(b.break_class is cls and b.position == position for b in self.breaks)
 
@@ -308,30 +316,23 @@ class _Checker:
     def check_entry(self, i: int, rec: dict[str, Any]) -> Path | None:
         """Entry-level checks; returns the entry file it read (for the stray-file check)."""
         release = str(rec.get("release")) if rec.get("release") is not None else None
+        entry = self.at(release, i)
         missing = [k for k in _ENTRY_KEYS if k not in rec]
         if missing:
-            self.add(BreakClass.ENTRY_EDITED, f"the index record lacks {missing}", release=release, position=i)
+            entry(BreakClass.ENTRY_EDITED, f"the index record lacks {missing}")
             return None
         recorded_root = self.recorded_root(str(rec["entry_path"]))
         entry_file = self.resolve(str(rec["entry_path"]), recorded_root)
+        in_file = self.at(release, i, entry_file)
         if recompute(rec) != rec.get("chain_hash"):
-            self.add(
+            in_file(
                 BreakClass.ENTRY_EDITED,
                 "its chain_hash is not the hash of its release/created_at/artifact_index_hash/previous_chain_hash",
-                release=release,
-                position=i,
-                artifact=str(entry_file),
             )
         if rec.get("verified") is not True:
-            self.add(BreakClass.ENTRY_EDITED, "its 'verified' flag is not true", release=release, position=i)
+            entry(BreakClass.ENTRY_EDITED, "its 'verified' flag is not true")
         if entry_file.parent.absolute() != self.chain_dir.absolute():
-            self.add(
-                BreakClass.ENTRY_EDITED,
-                "its entry_path points outside the chain folder",
-                release=release,
-                position=i,
-                artifact=str(entry_file),
-            )
+            in_file(BreakClass.ENTRY_EDITED, "its entry_path points outside the chain folder")
             entry_file_read = None
         else:
             entry_file_read = entry_file
@@ -339,33 +340,15 @@ class _Checker:
                 on_disk = json.loads(entry_file.read_text(encoding="utf-8"))
             except FileNotFoundError:
                 on_disk = None
-                self.add(
-                    BreakClass.ENTRY_EDITED,
-                    "its entry file is missing (the index still lists it)",
-                    release=release,
-                    position=i,
-                    artifact=str(entry_file),
-                )
+                in_file(BreakClass.ENTRY_EDITED, "its entry file is missing (the index still lists it)")
             except (OSError, UnicodeError, ValueError):
                 on_disk = None
-                self.add(
-                    BreakClass.ENTRY_EDITED,
-                    "its entry file is not readable JSON",
-                    release=release,
-                    position=i,
-                    artifact=str(entry_file),
-                )
+                in_file(BreakClass.ENTRY_EDITED, "its entry file is not readable JSON")
             if on_disk is not None and on_disk != rec:
                 changed = sorted(
                     k for k in set(on_disk) | set(rec) if not isinstance(on_disk, dict) or on_disk.get(k) != rec.get(k)
                 )
-                self.add(
-                    BreakClass.ENTRY_EDITED,
-                    f"its entry file differs from its index record in {changed}",
-                    release=release,
-                    position=i,
-                    artifact=str(entry_file),
-                )
+                in_file(BreakClass.ENTRY_EDITED, f"its entry file differs from its index record in {changed}")
         self.check_artifact_index(i, rec, release, recorded_root)
         return entry_file_read
 
@@ -375,26 +358,16 @@ class _Checker:
         index_path = self.resolve(str(rec["artifact_index_path"]), recorded_root)
         self.indexes_checked += 1
         self.index_hashes.add(str(rec.get("artifact_index_hash")))
+        in_index = self.at(release, i, index_path, index_path.name)
         digest = self.hash_of(index_path)
         if digest is None:
-            self.add(
-                BreakClass.INDEX_EDITED,
-                "the artifact index file is missing",
-                release=release,
-                position=i,
-                artifact=str(index_path),
-                artifact_name=index_path.name,
-            )
+            in_index(BreakClass.INDEX_EDITED, "the artifact index file is missing")
             return
         if digest != rec.get("artifact_index_hash"):
-            self.add(
+            in_index(
                 BreakClass.INDEX_EDITED,
                 f"the artifact index hashes to {digest[:16]}..., the entry recorded "
                 f"{str(rec.get('artifact_index_hash'))[:16]}...",
-                release=release,
-                position=i,
-                artifact=str(index_path),
-                artifact_name=index_path.name,
             )
         try:
             payload = json.loads(index_path.read_text(encoding="utf-8"))
@@ -402,25 +375,14 @@ class _Checker:
             if not isinstance(items, list):
                 raise TypeError("items is not a list")
         except (OSError, UnicodeError, ValueError, KeyError, TypeError) as exc:
-            self.add(
+            in_index(
                 BreakClass.INDEX_EDITED,
                 f"the artifact index cannot be read as an index ({exc}); its artifacts were not checked",
-                release=release,
-                position=i,
-                artifact=str(index_path),
-                artifact_name=index_path.name,
             )
             return
         for item in items:
             if not isinstance(item, Mapping) or not isinstance(item.get("path"), str):
-                self.add(
-                    BreakClass.INDEX_EDITED,
-                    "the artifact index lists an item without a path",
-                    release=release,
-                    position=i,
-                    artifact=str(index_path),
-                    artifact_name=index_path.name,
-                )
+                in_index(BreakClass.INDEX_EDITED, "the artifact index lists an item without a path")
                 continue
             self.check_artifact(i, release, item, index_path, recorded_root)
             if Path(str(item["path"])).name == ACK_ARTIFACT:
@@ -442,23 +404,13 @@ class _Checker:
         name = str(item.get("name") or path.name)
         self.artifacts_checked += 1
         digest = self.hash_of(path)
+        in_artifact = self.at(release, i, path, name)
         if digest is None:
-            self.add(
-                BreakClass.ARTIFACT_DELETED,
-                "an artifact the index lists is gone",
-                release=release,
-                position=i,
-                artifact=str(path),
-                artifact_name=name,
-            )
+            in_artifact(BreakClass.ARTIFACT_DELETED, "an artifact the index lists is gone")
         elif digest != item.get("sha256"):
-            self.add(
+            in_artifact(
                 BreakClass.ARTIFACT_EDITED,
                 f"the artifact hashes to {digest[:16]}..., the index recorded {str(item.get('sha256'))[:16]}...",
-                release=release,
-                position=i,
-                artifact=str(path),
-                artifact_name=name,
             )
 
     # ---- order and links ----------------------------------------------------------------------------
@@ -471,15 +423,16 @@ class _Checker:
         if all(p == e for p, e in zip(prevs, expected, strict=True)):
             return
         pos_of = {h: i for i, h in enumerate(hashes) if isinstance(h, str)}
+
+        def entry(k: int) -> Callable[[BreakClass, str], None]:
+            return self.at(_rel(records[k]), k)
+
         order = _link_path(records)
         if order is not None:  # one linked path through every entry: same entries, another order
             for i, linked in enumerate(order):
                 if linked != i:
-                    self.add(
-                        BreakClass.ENTRIES_REORDERED,
-                        f"the index lists it at {i}, its links put it at {order.index(i)}",
-                        release=_rel(records[i]),
-                        position=i,
+                    entry(i)(
+                        BreakClass.ENTRIES_REORDERED, f"the index lists it at {i}, its links put it at {order.index(i)}"
                     )
             return
         referenced = {p for p in prevs if p is not None}
@@ -487,49 +440,35 @@ class _Checker:
             if prev == exp:
                 continue
             if prev is None:
-                self.add(BreakClass.ENTRY_INSERTED, "a second genesis entry", release=_rel(records[i]), position=i)
+                entry(i)(BreakClass.ENTRY_INSERTED, "a second genesis entry")
             elif prev in pos_of and pos_of[prev] < i - 1:
                 skipped = range(pos_of[prev] + 1, i)
                 if all(hashes[k] not in referenced for k in skipped):
                     for k in skipped:
-                        self.add(
+                        entry(k)(
                             BreakClass.ENTRY_INSERTED,
                             f"no entry links to it; entry {i} links past it to entry {pos_of[prev]}",
-                            release=_rel(records[k]),
-                            position=k,
                         )
                 else:
-                    self.add(
-                        BreakClass.ENTRIES_REORDERED,
-                        f"it links to entry {pos_of[prev]}, not to the entry before it",
-                        release=_rel(records[i]),
-                        position=i,
+                    entry(i)(
+                        BreakClass.ENTRIES_REORDERED, f"it links to entry {pos_of[prev]}, not to the entry before it"
                     )
             elif prev in pos_of:
-                self.add(
-                    BreakClass.ENTRIES_REORDERED,
-                    f"it links to entry {pos_of[prev]}, which comes after it",
-                    release=_rel(records[i]),
-                    position=i,
-                )
+                entry(i)(BreakClass.ENTRIES_REORDERED, f"it links to entry {pos_of[prev]}, which comes after it")
             else:
                 lost = head_hashes.get(str(prev))
                 present = {_rel(r) for r in records}
                 if lost is not None and lost in present:
                     where = next(k for k, r in enumerate(records) if _rel(r) == lost)
-                    self.add(
+                    self.at(lost, where)(
                         BreakClass.ENTRY_EDITED,
                         f"entry {i} links to the hash the head recorded for it; it was rewritten",
-                        release=lost,
-                        position=where,
                     )
                 else:
-                    self.add(
+                    self.at(lost, i)(
                         BreakClass.ENTRY_DELETED,
                         f"entry {i} ({_rel(records[i])}) links to {str(prev)[:16]}..., "
                         "which is not in the chain (removed, or rewritten with a new hash)",
-                        release=lost,
-                        position=i,
                     )
 
     def check_head(self, records: list[dict[str, Any]], head: ChainHead, *, exact: bool, source: str) -> None:
@@ -547,50 +486,35 @@ class _Checker:
         for k in missing:
             rel = head.releases[k] if k < len(head.releases) else None
             if rel is not None and rel in releases:
-                self.add(
+                self.at(rel, releases.index(rel))(
                     BreakClass.ENTRY_EDITED,
                     f"its chain hash differs from the one the {source} head recorded (history rewritten)",
-                    release=rel,
-                    position=releases.index(rel),
                 )
             elif all(j in missing for j in range(k, n)):
-                self.add(
+                self.at(rel, k)(
                     BreakClass.TRUNCATED,
                     f"the {source} head records {n} entries ending in "
                     f"{head.releases[-1] if head.releases else '-'}; "
                     f"the chain has {len(records)}: this tail entry is gone",
-                    release=rel,
-                    position=k,
                 )
             elif not any(b.break_class is BreakClass.ENTRY_DELETED and b.release == rel for b in self.breaks):
-                self.add(
-                    BreakClass.ENTRY_DELETED,
-                    f"the {source} head records it at {k}; it is no longer in the chain",
-                    release=rel,
-                    position=k,
+                self.at(rel, k)(
+                    BreakClass.ENTRY_DELETED, f"the {source} head records it at {k}; it is no longer in the chain"
                 )
         known = set(head.chain_hashes)
         if exact:
             known_releases = set(head.releases)
             for i, (h, rel) in enumerate(zip(hashes, releases, strict=True)):
                 if h not in known and rel not in known_releases:
-                    self.add(
-                        BreakClass.ENTRY_INSERTED,
-                        f"the {source} head does not know this entry",
-                        release=rel,
-                        position=i,
-                    )
+                    self.at(rel, i)(BreakClass.ENTRY_INSERTED, f"the {source} head does not know this entry")
         # The entries both know must keep the head's relative order
         # (this catches re-ordering even with re-forged links).
         common = [(i, h) for i, h in enumerate(hashes) if h in known]
         head_order = [h for h in head.chain_hashes if h in present_hashes]
         for (i, h), expected_h in zip(common, head_order, strict=False):
             if h != expected_h and not self.flagged(BreakClass.ENTRIES_REORDERED, i):
-                self.add(
-                    BreakClass.ENTRIES_REORDERED,
-                    f"the {source} head records it at {head.chain_hashes.index(h)}",
-                    release=releases[i],
-                    position=i,
+                self.at(releases[i], i)(
+                    BreakClass.ENTRIES_REORDERED, f"the {source} head records it at {head.chain_hashes.index(h)}"
                 )
 
     def check_stray_files(self, read_files: set[Path]) -> None:
