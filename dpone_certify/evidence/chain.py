@@ -30,7 +30,7 @@ import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -141,15 +141,20 @@ def sha256_path(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _load_json(path: Path, problem: str, parse: Callable[[Any], Any] = lambda payload: payload) -> Any:
+    """`parse` of the JSON in `path`; ChainError `<path> <problem>: <why>` when it cannot be read or parsed."""
+    try:
+        return parse(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise ChainError(f"{path} {problem}: {exc}") from exc
+
+
 def read_chain_index(chain_dir: Path) -> dict[str, Any] | None:
     """The parsed chain index, None when there is none; ChainError when it is not a chain index."""
     path = chain_dir / CHAIN_INDEX
     if not path.exists():
         return None
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeError, ValueError) as exc:
-        raise ChainError(f"{path} is not readable JSON: {exc}") from exc
+    payload = _load_json(path, "is not readable JSON")
     if not isinstance(payload, dict) or not isinstance(payload.get("entries"), list):
         raise ChainError(f"{path} has no 'entries' list")
     if not all(isinstance(e, dict) for e in payload["entries"]):
@@ -178,10 +183,7 @@ def read_head(root: Path) -> ChainHead | None:
     path = Path(root) / HEAD_FILENAME
     if not path.exists():
         return None
-    try:
-        return ChainHead.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, UnicodeError, ValueError) as exc:
-        raise ChainError(f"{path} is not a chain head: {exc}") from exc
+    return _load_json(path, "is not a chain head", ChainHead.model_validate)
 
 
 def coerce_head(value: ChainHead | Mapping[str, Any] | str | None) -> ChainHead | None:
@@ -202,10 +204,7 @@ def read_halt(root: Path | str) -> dict[str, Any] | None:
     path = Path(root) / HALT_FILENAME
     if not path.exists():
         return None
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeError, ValueError) as exc:
-        raise ChainError(f"{path} is not a halt record: {exc}") from exc
+    payload = _load_json(path, "is not a halt record")
     if not isinstance(payload, dict):
         raise ChainError(f"{path} is not a halt record")
     return payload
