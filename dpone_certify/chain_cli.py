@@ -63,6 +63,7 @@ def cmd_acknowledge(args: argparse.Namespace, instance_factory: Callable[[], dg.
 
 
 def cmd_export_head(args: argparse.Namespace, instance_factory: Callable[[], dg.DagsterInstance]) -> int:
+    from dpone_certify.certification.layout import HEAD_FILENAME
     from dpone_certify.evidence.anchor import instance_state
     from dpone_certify.evidence.chain import read_head
     from dpone_certify.evidence.signing import SIGNERS, SignatureError, export_document
@@ -84,7 +85,7 @@ def cmd_export_head(args: argparse.Namespace, instance_factory: Callable[[], dg.
         # No anchor in the instance (e.g. an ephemeral one): export the head file only if the root verifies.
         report = verify_evidence(root, run_dpone=False)
         head = read_head(root) if report.intact else None
-        source = "chain_head.json (verified at export)"
+        source = f"{HEAD_FILENAME} (verified at export)"
         if head is None:
             print(
                 f"dpone-certify chain export-head: no verified head for {root} ({report.summary()})",

@@ -27,6 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from dpone_certify.certification.layout import EvidenceLayout
 from dpone_certify.evidence.atomic import TMP_SUFFIX, atomic_write_json, atomic_writer, locked
 
 CHUNK = 1024 * 1024
@@ -166,10 +167,11 @@ def safe_artifact_name(name: str) -> str:
 class EvidenceStore:
     def __init__(self, root: Path | str, *, compress_level: int = 6, lock_timeout_s: float = 600.0) -> None:
         self.root = Path(root).absolute()
-        self.store_dir = self.root / "store"
-        self.objects_dir = self.store_dir / "objects"
-        self.runs_dir = self.store_dir / "runs"
-        self.lock_path = self.store_dir / "store.lock"
+        layout = EvidenceLayout(self.root)
+        self.store_dir = layout.store_dir
+        self.objects_dir = layout.store_objects_dir
+        self.runs_dir = layout.store_manifests_dir
+        self.lock_path = layout.store_lock_path
         self.compress_level = compress_level
         self.lock_timeout_s = lock_timeout_s
 

@@ -33,17 +33,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from dpone_certify.certification.layout import ACK_FILENAME, CHAIN_DIRNAME, CHAIN_INDEX, HEAD_FILENAME, EvidenceLayout
 from dpone_certify.dpone.adapter import DponeAdapter, Outcome
 from dpone_certify.evidence.atomic import LockTimeout, locked
 from dpone_certify.evidence.chain import (
-    ACK_ARTIFACT,
-    CHAIN_DIRNAME,
-    CHAIN_INDEX,
     ENTRY_SUFFIX,
-    HALT_FILENAME,
-    HEAD_FILENAME,
-    JOURNAL_FILENAME,
-    LOCK_FILENAME,
     ChainError,
     ChainHead,
     coerce_head,
@@ -91,12 +85,12 @@ REMEDIATION: dict[BreakClass, str] = {
     "compare it with the edited one.",
     BreakClass.ENTRY_EDITED: "Restore the entry file and chain index from a backup; the recorded hashes show "
     "which field changed. Never recompute hashes to make it pass.",
-    BreakClass.ENTRIES_REORDERED: "Restore evidence_chain_index.json from a backup (entries in linked order).",
+    BreakClass.ENTRIES_REORDERED: f"Restore {CHAIN_INDEX} from a backup (entries in linked order).",
     BreakClass.ENTRY_INSERTED: "Remove the forged entry (file and index record) after review; if it is "
     "a real append that never reached the head (interrupted), run the next append, which rolls it back.",
     BreakClass.ENTRY_DELETED: "Restore the removed entry file and its index record from a backup.",
     BreakClass.TRUNCATED: "Restore the missing tail entries (files and index records) from a backup; compare "
-    "chain_head.json with the head in Dagster metadata.",
+    f"{HEAD_FILENAME} with the head in Dagster metadata.",
     BreakClass.STORE_OBJECT_CORRUPT: "Restore the object from a backup of the store (its name is the sha256 of "
     "the bytes it must hold); find who wrote to a read-only object.",
     BreakClass.STORE_OBJECT_MISSING: "Restore the object from a backup of the store; a run manifest must never "
@@ -196,7 +190,8 @@ def normalize_dpone_broken(entries: list[str]) -> list[str]:
 class _Checker:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.chain_dir = root / CHAIN_DIRNAME
+        self.layout = EvidenceLayout(root)
+        self.chain_dir = self.layout.chain_dir
         self.breaks: list[Break] = []
         self._seen: set[tuple[str, int | None, str | None, str | None]] = set()
         self._hash_cache: dict[Path, str | None] = {}
@@ -272,7 +267,7 @@ class _Checker:
 
     # ---- chain index and entries --------------------------------------------------------------------
     def load_records(self) -> list[dict[str, Any]]:
-        index_path = self.chain_dir / CHAIN_INDEX
+        index_path = self.layout.chain_index_path
         entry_files = sorted(self.chain_dir.glob(f"*{ENTRY_SUFFIX}")) if self.chain_dir.is_dir() else []
         problem = None
         payload: Any = None
@@ -385,7 +380,7 @@ class _Checker:
                 in_index(BreakClass.INDEX_EDITED, "the artifact index lists an item without a path")
                 continue
             self.check_artifact(i, release, item, index_path, recorded_root)
-            if Path(str(item["path"])).name == ACK_ARTIFACT:
+            if Path(str(item["path"])).name == ACK_FILENAME:
                 self.ack_files.append((i, self.resolve(str(item["path"]), recorded_root)))
 
     def check_artifact(
@@ -579,7 +574,7 @@ def _linked_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _run_dpone_verify(root: Path, adapter: DponeAdapter) -> tuple[bool | None, list[str], str, list[str]]:
     call = adapter.cli(
         VERIFY_GATE,
-        ["ops", "evidence-chain-verify", "--chain-dir", str(root / CHAIN_DIRNAME), "--format", "json"],
+        ["ops", "evidence-chain-verify", "--chain-dir", str(EvidenceLayout(root).chain_dir), "--format", "json"],
         cwd=root,
     )
     if call.outcome is not Outcome.OK or not isinstance(call.payload, dict):
@@ -613,10 +608,11 @@ def verify_evidence(
         raise FileNotFoundError(f"evidence root {root} does not exist or is not a folder")
     expected = coerce_head(expected_head)
     checker = _Checker(root)
+    layout = checker.layout
     with contextlib.ExitStack() as stack:
         if lock:
             try:
-                stack.enter_context(locked(root / LOCK_FILENAME, lock_timeout_s, create=False))
+                stack.enter_context(locked(layout.chain_lock_path, lock_timeout_s, create=False))
             except FileNotFoundError:
                 pass  # nothing was ever appended here
             except LockTimeout:
@@ -628,15 +624,15 @@ def verify_evidence(
         dpone_broken: list[str] = []
         dpone_outcome: str | None = None
         call_blockers: list[str] = []
-        has_chain = (root / CHAIN_DIRNAME).is_dir() and any((root / CHAIN_DIRNAME).iterdir())
+        has_chain = layout.chain_dir.is_dir() and any(layout.chain_dir.iterdir())
         if run_dpone and has_chain:
             dpone_verified, dpone_broken, dpone_outcome, call_blockers = _run_dpone_verify(
                 root, adapter or DponeAdapter()
             )
 
-        if (root / JOURNAL_FILENAME).exists():
+        if layout.journal_path.exists():
             checker.notes.append(
-                f"{JOURNAL_FILENAME} is present: an append was interrupted; the next append_release rolls it "
+                f"{layout.journal_path.name} is present: an append was interrupted; the next append_release rolls it "
                 "back (its entry, if any, shows here as entry_inserted)"
             )
         records = checker.load_records()
@@ -663,7 +659,7 @@ def verify_evidence(
                 )
 
         file_head: ChainHead | None = None
-        head_path = root / HEAD_FILENAME
+        head_path = layout.head_path
         try:
             file_head = read_head(root)
         except ChainError as exc:
@@ -680,24 +676,24 @@ def verify_evidence(
         checker.check_stray_files(read_files)
         head_checked: list[str] = []
         if file_head is not None:
-            checker.check_head(records, file_head, exact=True, source="chain_head.json")
+            checker.check_head(records, file_head, exact=True, source=HEAD_FILENAME)
             head_checked.append("file")
         elif head_path.exists():
             pass  # unreadable: already a break
         elif records and expected is None:
             checker.add(
                 BreakClass.TRUNCATED,
-                "the head anchor chain_head.json is missing and no expected head was given; "
+                f"the head anchor {HEAD_FILENAME} is missing and no expected head was given; "
                 "truncation cannot be ruled out",
                 artifact=str(head_path),
             )
         elif records:
-            checker.notes.append("chain_head.json is missing; checked against the expected head only")
+            checker.notes.append(f"{HEAD_FILENAME} is missing; checked against the expected head only")
         if expected is not None:
             checker.check_head(records, expected, exact=False, source="expected")
             head_checked.append("expected")
             if file_head is not None and file_head.chain_hashes[: len(expected.chain_hashes)] != expected.chain_hashes:
-                checker.notes.append("chain_head.json does not extend the expected head: the head file was rewritten")
+                checker.notes.append(f"{HEAD_FILENAME} does not extend the expected head: the head file was rewritten")
 
         store = EvidenceStore(root)
         has_store = bool(store.run_ids()) or store.objects_dir.is_dir()
@@ -726,7 +722,7 @@ def verify_evidence(
                 f"verification found {len(halt.get('breaks', []))} break(s) at {halt.get('found_at')} "
                 f"(run {halt.get('found_by', '-')}); nothing is appended until a person runs "
                 "`dpone-certify chain acknowledge --reason ...`",
-                artifact=str(root / HALT_FILENAME),
+                artifact=str(layout.halt_path),
             )
 
     # Breaks found before an acknowledgment entry and listed by it are the person's recorded decision.
