@@ -23,10 +23,15 @@ import dagster as dg
 from dpone_certify.startup import EXIT_CANNOT_START, EXIT_FAILED, EXIT_OK
 
 
-def _root(args: argparse.Namespace) -> Path:
+def _root(args: argparse.Namespace, command: str) -> Path | None:
+    """The evidence root; None, said on stderr, when it is not a folder (exit EXIT_CANNOT_START)."""
     from dpone_certify.resources import CertifyResource
 
-    return CertifyResource(evidence_root=args.evidence_root).root()
+    root = CertifyResource(evidence_root=args.evidence_root).root()
+    if root.is_dir():
+        return root
+    print(f"dpone-certify chain {command}: evidence root {root} is not a folder", file=sys.stderr)
+    return None
 
 
 def cmd_acknowledge(args: argparse.Namespace, instance_factory: Callable[[], dg.DagsterInstance]) -> int:
@@ -34,9 +39,8 @@ def cmd_acknowledge(args: argparse.Namespace, instance_factory: Callable[[], dg.
     from dpone_certify.evidence.acknowledge import acknowledge
     from dpone_certify.evidence.anchor import default_user, instance_state, record_acknowledgment
 
-    root = _root(args)
-    if not root.is_dir():
-        print(f"dpone-certify chain acknowledge: evidence root {root} is not a folder", file=sys.stderr)
+    root = _root(args, "acknowledge")
+    if root is None:
         return EXIT_CANNOT_START
     if not args.reason.strip():
         print("dpone-certify chain acknowledge: --reason must say why", file=sys.stderr)
@@ -59,14 +63,14 @@ def cmd_acknowledge(args: argparse.Namespace, instance_factory: Callable[[], dg.
 
 
 def cmd_export_head(args: argparse.Namespace, instance_factory: Callable[[], dg.DagsterInstance]) -> int:
+    from dpone_certify.certification.layout import HEAD_FILENAME
     from dpone_certify.evidence.anchor import instance_state
     from dpone_certify.evidence.chain import read_head
     from dpone_certify.evidence.signing import SIGNERS, SignatureError, export_document
     from dpone_certify.evidence.verify import verify_evidence
 
-    root = _root(args)
-    if not root.is_dir():
-        print(f"dpone-certify chain export-head: evidence root {root} is not a folder", file=sys.stderr)
+    root = _root(args, "export-head")
+    if root is None:
         return EXIT_CANNOT_START
     signer = None
     if args.sign_key:
@@ -81,7 +85,7 @@ def cmd_export_head(args: argparse.Namespace, instance_factory: Callable[[], dg.
         # No anchor in the instance (e.g. an ephemeral one): export the head file only if the root verifies.
         report = verify_evidence(root, run_dpone=False)
         head = read_head(root) if report.intact else None
-        source = "chain_head.json (verified at export)"
+        source = f"{HEAD_FILENAME} (verified at export)"
         if head is None:
             print(
                 f"dpone-certify chain export-head: no verified head for {root} ({report.summary()})",

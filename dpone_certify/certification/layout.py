@@ -6,7 +6,12 @@
 <root>/runs/<run_id>/lineage/<asset>[/<partition>].json   lineage records handed between gates of the run
 <root>/lineage/<asset>/latest_run.json          pointer: the run that last materialized <asset>
 <root>/baselines/<profile>.json                 accepted benchmark baselines
-<root>/chain/, <root>/store/                    the evidence chain and the content-addressed store
+<root>/chain/evidence_chain_index.json          dpone's evidence chain (entry file names: evidence.chain.entry_filename)
+<root>/chain_head.json                          the head anchor
+<root>/chain.lock, <root>/chain_append.journal.json   the append lock and the journal of an unfinished append
+<root>/chain_halt.json                          the halt record, while a break stops the chain
+<root>/acknowledgments/<ack_id>/chain_acknowledgment.json   a person's acknowledgment of a halt
+<root>/store/objects/, <root>/store/runs/<run_id>.json, <root>/store/store.lock   the content-addressed store
 """
 
 from __future__ import annotations
@@ -17,6 +22,25 @@ from pathlib import Path
 RECORD_FILE = "gate_record.json"
 MATRIX_GATE = "source_sink_matrix"
 MATRIX_RUN_FILE = "matrix_run.json"
+RUNS_DIRNAME = "runs"
+STORE_DIRNAME = "store"
+CHAIN_DIRNAME = "chain"
+CHAIN_INDEX = "evidence_chain_index.json"
+HEAD_FILENAME = "chain_head.json"
+LOCK_FILENAME = "chain.lock"
+JOURNAL_FILENAME = "chain_append.journal.json"
+HALT_FILENAME = "chain_halt.json"
+ACK_FILENAME = "chain_acknowledgment.json"
+
+
+class _UnderRoot:
+    """An `EvidenceLayout` attribute that is a fixed path under the root (read-only, like a property)."""
+
+    def __init__(self, *parts: str) -> None:
+        self.parts = parts
+
+    def __get__(self, layout: EvidenceLayout, owner: type[EvidenceLayout]) -> Path:
+        return layout.root.joinpath(*self.parts)
 
 
 @dataclass(frozen=True)
@@ -35,7 +59,7 @@ class EvidenceLayout:
     # ---- one run ---------------------------------------------------------------------------------------
     @property
     def runs_dir(self) -> Path:
-        return self.root / "runs"
+        return self.root / RUNS_DIRNAME
 
     @property
     def run_dir(self) -> Path:
@@ -72,13 +96,23 @@ class EvidenceLayout:
     def baseline_path(self, profile: str) -> Path:
         return self.root / "baselines" / f"{profile}.json"
 
-    @property
-    def chain_dir(self) -> Path:
-        return self.root / "chain"
+    # Fixed paths under the root, as a table of names.
+    chain_dir = _UnderRoot(CHAIN_DIRNAME)
+    chain_index_path = _UnderRoot(CHAIN_DIRNAME, CHAIN_INDEX)
+    head_path = _UnderRoot(HEAD_FILENAME)
+    chain_lock_path = _UnderRoot(LOCK_FILENAME)
+    journal_path = _UnderRoot(JOURNAL_FILENAME)
+    halt_path = _UnderRoot(HALT_FILENAME)
+    store_dir = _UnderRoot(STORE_DIRNAME)
+    store_objects_dir = _UnderRoot(STORE_DIRNAME, "objects")
+    store_manifests_dir = _UnderRoot(STORE_DIRNAME, "runs")
+    store_lock_path = _UnderRoot(STORE_DIRNAME, "store.lock")
 
-    @property
-    def chain_index_path(self) -> Path:
-        return self.chain_dir / "evidence_chain_index.json"
+    def acknowledgment_dir(self, ack_id: str) -> Path:
+        return self.root / "acknowledgments" / ack_id
+
+    def acknowledgment_path(self, ack_id: str) -> Path:
+        return self.acknowledgment_dir(ack_id) / ACK_FILENAME
 
     @property
     def interpreters_dir(self) -> Path:

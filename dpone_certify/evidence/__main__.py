@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from dpone_certify.certification.layout import CHAIN_DIRNAME, HEAD_FILENAME, RUNS_DIRNAME, STORE_DIRNAME
 from dpone_certify.evidence.verify import REMEDIATION, verify_evidence
 
 PROG = "python -m dpone_certify.evidence"
@@ -21,14 +22,15 @@ EXIT_INTACT, EXIT_BROKEN, EXIT_USAGE, EXIT_NO_CHAIN = 0, 1, 2, 3
 
 
 def add_verify_arguments(verify: argparse.ArgumentParser) -> None:
-    verify.add_argument("root", help="the evidence root (holds chain/, chain_head.json, runs/, store/)")
+    holds = f"{CHAIN_DIRNAME}/, {HEAD_FILENAME}, {RUNS_DIRNAME}/, {STORE_DIRNAME}/"
+    verify.add_argument("root", help=f"the evidence root (holds {holds})")
     verify.add_argument("--json", action="store_true", help="print the full report as JSON")
     verify.add_argument("--no-dpone", action="store_true", help="skip dpone's own evidence-chain-verify")
     verify.add_argument(
         "--expected-head",
         metavar="FILE|JSON|HASH",
-        help="a head anchored elsewhere: a file from `dpone-certify chain export-head` (or a chain_head.json "
-        "copy), its JSON text, or just the latest chain hash",
+        help="a head anchored elsewhere: a file from `dpone-certify chain export-head` (or a "
+        f"{HEAD_FILENAME} copy), its JSON text, or just the latest chain hash",
     )
     verify.add_argument(
         "--public-key",

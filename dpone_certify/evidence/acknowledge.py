@@ -17,12 +17,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from dpone_certify.certification.layout import EvidenceLayout
 from dpone_certify.dpone.adapter import DponeAdapter, Outcome
 from dpone_certify.evidence.atomic import atomic_write_json, locked
 from dpone_certify.evidence.chain import (
-    ACK_ARTIFACT,
-    HALT_FILENAME,
-    LOCK_FILENAME,
     ChainError,
     ChainHead,
     _recover,
@@ -33,7 +31,6 @@ from dpone_certify.evidence.guard import break_records
 from dpone_certify.evidence.verify import BreakClass, VerificationReport, verify_evidence
 
 ACK_SCHEMA = "dpone_certify.evidence.chain_acknowledgment.v1"
-ACK_DIRNAME = "acknowledgments"
 
 
 class AcknowledgeResult(BaseModel):
@@ -58,9 +55,10 @@ def acknowledge(
     lock_timeout_s: float = 600.0,
 ) -> AcknowledgeResult:
     root = Path(root).absolute()
+    layout = EvidenceLayout(root)
     if not reason.strip():
         raise ValueError("an acknowledgment needs a reason")
-    with locked(root / LOCK_FILENAME, lock_timeout_s):
+    with locked(layout.chain_lock_path, lock_timeout_s):
         _recover(root)
         try:
             halt = read_halt(root) or instance_halt
@@ -78,7 +76,7 @@ def acknowledge(
             + "-"
             + hashlib.sha256(f"{now.isoformat()}:{by}:{reason}".encode()).hexdigest()[:8]
         )
-        ack_dir = root / ACK_DIRNAME / ack_id
+        ack_dir = layout.acknowledgment_dir(ack_id)
         record = {
             "schema": ACK_SCHEMA,
             "ack_id": ack_id,
@@ -91,7 +89,7 @@ def acknowledge(
             "dpone_broken_entries": report.dpone_broken_entries if dpone_failed else [],
             "anchor_head": anchor.to_metadata() if anchor is not None else None,
         }
-        atomic_write_json(ack_dir / ACK_ARTIFACT, record)
+        atomic_write_json(layout.acknowledgment_path(ack_id), record)
         index_dir = ack_dir / "artifact_index"
         call = adapter.cli(
             "evidence_chain",
@@ -119,7 +117,7 @@ def acknowledge(
                 blockers=appended.blockers,
                 detail=f"the acknowledgment was not appended: {appended.detail}",
             )
-        (root / HALT_FILENAME).unlink(missing_ok=True)
+        layout.halt_path.unlink(missing_ok=True)
         after = verify_evidence(root, run_dpone=False, expected_head=anchor, adapter=adapter, lock=False)
         return AcknowledgeResult(
             acknowledged=True,

@@ -30,25 +30,26 @@ import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+# The file names are EvidenceLayout's; re-exported here because callers name the chain's files by them.
+from dpone_certify.certification.layout import CHAIN_DIRNAME as CHAIN_DIRNAME
+from dpone_certify.certification.layout import CHAIN_INDEX as CHAIN_INDEX
+from dpone_certify.certification.layout import HALT_FILENAME as HALT_FILENAME
+from dpone_certify.certification.layout import HEAD_FILENAME as HEAD_FILENAME
+from dpone_certify.certification.layout import JOURNAL_FILENAME as JOURNAL_FILENAME
+from dpone_certify.certification.layout import LOCK_FILENAME as LOCK_FILENAME
+from dpone_certify.certification.layout import EvidenceLayout
 from dpone_certify.dpone.adapter import DponeAdapter, Outcome
 from dpone_certify.evidence.atomic import atomic_write_json, atomic_write_text, locked
 
-CHAIN_DIRNAME = "chain"
-CHAIN_INDEX = "evidence_chain_index.json"
-ENTRY_SUFFIX = "__evidence_chain.json"
+ENTRY_SUFFIX = "__evidence_chain.json"  # dpone's entry file names (see entry_filename)
 ENTRY_MD_SUFFIX = "__evidence_chain.md"
-HEAD_FILENAME = "chain_head.json"
-LOCK_FILENAME = "chain.lock"
-JOURNAL_FILENAME = "chain_append.journal.json"
-HALT_FILENAME = "chain_halt.json"  # written when verification finds a break; removed by an acknowledgment
-ACK_ARTIFACT = "chain_acknowledgment.json"  # the artifact an acknowledgment entry indexes
 HALT_SCHEMA = "dpone_certify.evidence.chain_halt.v1"
 HEAD_SCHEMA = "dpone_certify.evidence.chain_head.v1"
 GATE = "evidence_chain"
@@ -141,15 +142,20 @@ def sha256_path(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _load_json(path: Path, problem: str, parse: Callable[[Any], Any] = lambda payload: payload) -> Any:
+    """`parse` of the JSON in `path`; ChainError `<path> <problem>: <why>` when it cannot be read or parsed."""
+    try:
+        return parse(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise ChainError(f"{path} {problem}: {exc}") from exc
+
+
 def read_chain_index(chain_dir: Path) -> dict[str, Any] | None:
     """The parsed chain index, None when there is none; ChainError when it is not a chain index."""
     path = chain_dir / CHAIN_INDEX
     if not path.exists():
         return None
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeError, ValueError) as exc:
-        raise ChainError(f"{path} is not readable JSON: {exc}") from exc
+    payload = _load_json(path, "is not readable JSON")
     if not isinstance(payload, dict) or not isinstance(payload.get("entries"), list):
         raise ChainError(f"{path} has no 'entries' list")
     if not all(isinstance(e, dict) for e in payload["entries"]):
@@ -175,13 +181,10 @@ def head_from_entries(entries: list[dict[str, Any]]) -> ChainHead:
 
 def read_head(root: Path) -> ChainHead | None:
     """The head anchor file, None when absent; ChainError when it is unreadable."""
-    path = Path(root) / HEAD_FILENAME
+    path = EvidenceLayout(Path(root)).head_path
     if not path.exists():
         return None
-    try:
-        return ChainHead.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, UnicodeError, ValueError) as exc:
-        raise ChainError(f"{path} is not a chain head: {exc}") from exc
+    return _load_json(path, "is not a chain head", ChainHead.model_validate)
 
 
 def coerce_head(value: ChainHead | Mapping[str, Any] | str | None) -> ChainHead | None:
@@ -194,18 +197,15 @@ def coerce_head(value: ChainHead | Mapping[str, Any] | str | None) -> ChainHead 
 
 
 def write_head(root: Path, head: ChainHead) -> Path:
-    return atomic_write_json(Path(root) / HEAD_FILENAME, head.to_metadata())
+    return atomic_write_json(EvidenceLayout(Path(root)).head_path, head.to_metadata())
 
 
 def read_halt(root: Path | str) -> dict[str, Any] | None:
     """The halt record (the breaks that stopped the chain), None when the chain is not halted."""
-    path = Path(root) / HALT_FILENAME
+    path = EvidenceLayout(Path(root)).halt_path
     if not path.exists():
         return None
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeError, ValueError) as exc:
-        raise ChainError(f"{path} is not a halt record: {exc}") from exc
+    payload = _load_json(path, "is not a halt record")
     if not isinstance(payload, dict):
         raise ChainError(f"{path} is not a halt record")
     return payload
@@ -222,17 +222,17 @@ def write_halt(root: Path | str, *, breaks: list[dict[str, Any]], found_by: str,
         "breaks": breaks,
         "detail": detail,
     }
-    atomic_write_json(Path(root) / HALT_FILENAME, payload)
+    atomic_write_json(EvidenceLayout(Path(root)).halt_path, payload)
     return payload
 
 
 def reanchor_head(root: Path | str, *, lock_timeout_s: float = 600.0) -> ChainHead:
     """Write the head from the chain as it is now. Only for adopting a chain that was built without a head,
     after a person has verified it: it blesses whatever the chain currently holds."""
-    root = Path(root).absolute()
-    with locked(root / LOCK_FILENAME, lock_timeout_s):
-        head = head_from_entries(index_entries(root / CHAIN_DIRNAME))
-        write_head(root, head)
+    layout = EvidenceLayout(Path(root).absolute())
+    with locked(layout.chain_lock_path, lock_timeout_s):
+        head = head_from_entries(index_entries(layout.chain_dir))
+        write_head(layout.root, head)
         return head
 
 
@@ -263,7 +263,8 @@ def _rollback(chain_dir: Path, index_text: str | None, files_before: list[str]) 
 
 def _recover(root: Path) -> str | None:
     """Finish a journal left by a killed append (caller holds the lock)."""
-    journal_path = root / JOURNAL_FILENAME
+    layout = EvidenceLayout(root)
+    journal_path = layout.journal_path
     if not journal_path.exists():
         return None
     try:
@@ -279,7 +280,7 @@ def _recover(root: Path) -> str | None:
     if head is not None and release in head.releases:
         journal_path.unlink(missing_ok=True)
         return f"the interrupted append of {release} had committed (the head names it); journal removed"
-    removed = _rollback(root / CHAIN_DIRNAME, journal.get("index_text"), list(journal.get("files_before", [])))
+    removed = _rollback(layout.chain_dir, journal.get("index_text"), list(journal.get("files_before", [])))
     journal_path.unlink(missing_ok=True)
     what = removed or "nothing"
     return f"the interrupted append of {release} was rolled back (removed {what}, index restored)"
@@ -287,7 +288,7 @@ def _recover(root: Path) -> str | None:
 
 def recover_interrupted_append(root: Path | str, *, lock_timeout_s: float = 600.0) -> str | None:
     root = Path(root).absolute()
-    with locked(root / LOCK_FILENAME, lock_timeout_s):
+    with locked(EvidenceLayout(root).chain_lock_path, lock_timeout_s):
         return _recover(root)
 
 
@@ -355,7 +356,8 @@ def append_release(
     holds the chain lock already. `allow_head_mismatch` only for an acknowledgment: it appends to the chain as
     it is (the person acknowledged that it no longer matches its head) and the new head covers it."""
     root = Path(root).absolute()
-    chain_dir = root / CHAIN_DIRNAME
+    layout = EvidenceLayout(root)
+    chain_dir = layout.chain_dir
     index_path = Path(artifact_index_path).absolute()
     root.mkdir(parents=True, exist_ok=True)
 
@@ -369,7 +371,7 @@ def append_release(
             **extra,
         )
 
-    with locked(root / LOCK_FILENAME, lock_timeout_s) if lock else contextlib.nullcontext(root):
+    with locked(layout.chain_lock_path, lock_timeout_s) if lock else contextlib.nullcontext(root):
         recovered = _recover(root)
         try:
             entries = index_entries(chain_dir)
@@ -423,10 +425,10 @@ def append_release(
             )
 
         chain_dir.mkdir(parents=True, exist_ok=True)
-        index_file = chain_dir / CHAIN_INDEX
+        index_file = layout.chain_index_path
         index_text = index_file.read_text(encoding="utf-8") if index_file.exists() else None
         files_before = _listing(chain_dir)
-        journal = root / JOURNAL_FILENAME
+        journal = layout.journal_path
         atomic_write_json(
             journal,
             {

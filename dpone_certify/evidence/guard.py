@@ -23,10 +23,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from dpone_certify.certification.layout import HALT_FILENAME, EvidenceLayout
 from dpone_certify.dpone.adapter import DponeAdapter
 from dpone_certify.evidence.atomic import locked
 from dpone_certify.evidence.chain import (
-    LOCK_FILENAME,
     AppendResult,
     ChainError,
     ChainHead,
@@ -92,7 +92,7 @@ def guarded_append(
 ) -> GuardedAppend:
     root = Path(root).absolute()
     root.mkdir(parents=True, exist_ok=True)
-    with locked(root / LOCK_FILENAME, lock_timeout_s):
+    with locked(EvidenceLayout(root).chain_lock_path, lock_timeout_s):
         _recover(root)
         try:
             halt = read_halt(root)
@@ -105,7 +105,7 @@ def guarded_append(
                 root,
                 breaks=list(instance_halt.get("breaks", [])),
                 found_by=str(instance_halt.get("found_by", "-")),
-                detail="restored from the Dagster instance: chain_halt.json had been removed",
+                detail=f"restored from the Dagster instance: {HALT_FILENAME} had been removed",
             )
         breaks = _chain_breaks(pre)
         if halt is None and breaks:

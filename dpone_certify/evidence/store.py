@@ -27,6 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from dpone_certify.certification.layout import EvidenceLayout
 from dpone_certify.evidence.atomic import TMP_SUFFIX, atomic_write_json, atomic_writer, locked
 
 CHUNK = 1024 * 1024
@@ -130,6 +131,31 @@ def sha256_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+_EntryKind = Literal["store_object_missing", "manifest_mismatch"]
+
+
+def _entry_problem(
+    run_id: str, name: str, item: ManifestItem, content: dict[str, tuple[bool, int]], expected: dict[str, str] | None
+) -> tuple[_EntryKind, str] | None:
+    """What is wrong with one manifest entry, as (finding kind, detail); None when nothing is.
+
+    `content`: digest -> (the object is intact, its raw size); `expected`: see `EvidenceStore._expected_names`."""
+    where = f"{run_id}:{name}"
+    if not _DIGEST.match(item.digest) or item.digest not in content:
+        return "store_object_missing", (
+            f"the manifest entry {where} names object {item.digest[:16]}..., which is not in the store"
+        )
+    ok, size = content[item.digest]
+    if ok and size != item.size:
+        return "manifest_mismatch", f"the manifest entry {where} records {item.size} bytes; its object holds {size}"
+    if expected is not None and expected.get(name, item.digest) != item.digest:
+        return "manifest_mismatch", (
+            f"the manifest entry {where} points at object {item.digest[:16]}...; the "
+            f"run's chained artifact index records {expected[name][:16]}... for it"
+        )
+    return None
+
+
 def safe_artifact_name(name: str) -> str:
     """A manifest name is a relative POSIX path without `..`; it becomes a path under `materialize`'s dest."""
     pure = PurePosixPath(name.replace("\\", "/"))
@@ -141,10 +167,11 @@ def safe_artifact_name(name: str) -> str:
 class EvidenceStore:
     def __init__(self, root: Path | str, *, compress_level: int = 6, lock_timeout_s: float = 600.0) -> None:
         self.root = Path(root).absolute()
-        self.store_dir = self.root / "store"
-        self.objects_dir = self.store_dir / "objects"
-        self.runs_dir = self.store_dir / "runs"
-        self.lock_path = self.store_dir / "store.lock"
+        layout = EvidenceLayout(self.root)
+        self.store_dir = layout.store_dir
+        self.objects_dir = layout.store_objects_dir
+        self.runs_dir = layout.store_manifests_dir
+        self.lock_path = layout.store_lock_path
         self.compress_level = compress_level
         self.lock_timeout_s = lock_timeout_s
 
@@ -345,40 +372,11 @@ class EvidenceStore:
             expected = self._expected_names(manifest, bound, content)
             for name, item in manifest.artifacts.items():
                 entries_checked += 1
-                where = f"{manifest.run_id}:{name}"
-                if not _DIGEST.match(item.digest) or item.digest not in content:
+                problem = _entry_problem(manifest.run_id, name, item, content, expected)
+                if problem is not None:
+                    kind, detail = problem
                     findings.append(
-                        StoreFinding(
-                            kind="store_object_missing",
-                            run_id=manifest.run_id,
-                            name=name,
-                            artifact=str(path),
-                            detail=f"the manifest entry {where} names object {item.digest[:16]}..., "
-                            "which is not in the store",
-                        )
-                    )
-                    continue
-                ok, size = content[item.digest]
-                if ok and size != item.size:
-                    findings.append(
-                        StoreFinding(
-                            kind="manifest_mismatch",
-                            run_id=manifest.run_id,
-                            name=name,
-                            artifact=str(path),
-                            detail=f"the manifest entry {where} records {item.size} bytes; its object holds {size}",
-                        )
-                    )
-                elif expected is not None and expected.get(name, item.digest) != item.digest:
-                    findings.append(
-                        StoreFinding(
-                            kind="manifest_mismatch",
-                            run_id=manifest.run_id,
-                            name=name,
-                            artifact=str(path),
-                            detail=f"the manifest entry {where} points at object {item.digest[:16]}...; the "
-                            f"run's chained artifact index records {expected[name][:16]}... for it",
-                        )
+                        StoreFinding(kind=kind, run_id=manifest.run_id, name=name, artifact=str(path), detail=detail)
                     )
         return StoreVerification(
             ok=not findings,

@@ -23,26 +23,21 @@ root being verified (then, for artifact index items, relative to the index's fol
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from dpone_certify.certification.layout import ACK_FILENAME, CHAIN_DIRNAME, CHAIN_INDEX, HEAD_FILENAME, EvidenceLayout
 from dpone_certify.dpone.adapter import DponeAdapter, Outcome
 from dpone_certify.evidence.atomic import LockTimeout, locked
 from dpone_certify.evidence.chain import (
-    ACK_ARTIFACT,
-    CHAIN_DIRNAME,
-    CHAIN_INDEX,
     ENTRY_SUFFIX,
-    HALT_FILENAME,
-    HEAD_FILENAME,
-    JOURNAL_FILENAME,
-    LOCK_FILENAME,
     ChainError,
     ChainHead,
     coerce_head,
@@ -90,12 +85,12 @@ REMEDIATION: dict[BreakClass, str] = {
     "compare it with the edited one.",
     BreakClass.ENTRY_EDITED: "Restore the entry file and chain index from a backup; the recorded hashes show "
     "which field changed. Never recompute hashes to make it pass.",
-    BreakClass.ENTRIES_REORDERED: "Restore evidence_chain_index.json from a backup (entries in linked order).",
+    BreakClass.ENTRIES_REORDERED: f"Restore {CHAIN_INDEX} from a backup (entries in linked order).",
     BreakClass.ENTRY_INSERTED: "Remove the forged entry (file and index record) after review; if it is "
     "a real append that never reached the head (interrupted), run the next append, which rolls it back.",
     BreakClass.ENTRY_DELETED: "Restore the removed entry file and its index record from a backup.",
     BreakClass.TRUNCATED: "Restore the missing tail entries (files and index records) from a backup; compare "
-    "chain_head.json with the head in Dagster metadata.",
+    f"{HEAD_FILENAME} with the head in Dagster metadata.",
     BreakClass.STORE_OBJECT_CORRUPT: "Restore the object from a backup of the store (its name is the sha256 of "
     "the bytes it must hold); find who wrote to a read-only object.",
     BreakClass.STORE_OBJECT_MISSING: "Restore the object from a backup of the store; a run manifest must never "
@@ -195,7 +190,8 @@ def normalize_dpone_broken(entries: list[str]) -> list[str]:
 class _Checker:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.chain_dir = root / CHAIN_DIRNAME
+        self.layout = EvidenceLayout(root)
+        self.chain_dir = self.layout.chain_dir
         self.breaks: list[Break] = []
         self._seen: set[tuple[str, int | None, str | None, str | None]] = set()
         self._hash_cache: dict[Path, str | None] = {}
@@ -235,6 +231,13 @@ class _Checker:
             self._seen.add(item.key())
             self.breaks.append(item)
 
+    def at(
+        self, release: str | None, position: int | None, path: Path | None = None, name: str | None = None
+    ) -> Callable[[BreakClass, str], None]:
+        """`add` bound to one place (an entry, or a file it names), so each break found there is one line."""
+        artifact = None if path is None else str(path)
+        return functools.partial(self.add, release=release, position=position, artifact=artifact, artifact_name=name)
+
     def flagged(self, cls: BreakClass, position: int | None) -> bool:
         return any(b.break_class is cls and b.position == position for b in self.breaks)
 
@@ -264,7 +267,7 @@ class _Checker:
 
     # ---- chain index and entries --------------------------------------------------------------------
     def load_records(self) -> list[dict[str, Any]]:
-        index_path = self.chain_dir / CHAIN_INDEX
+        index_path = self.layout.chain_index_path
         entry_files = sorted(self.chain_dir.glob(f"*{ENTRY_SUFFIX}")) if self.chain_dir.is_dir() else []
         problem = None
         payload: Any = None
@@ -308,30 +311,23 @@ class _Checker:
     def check_entry(self, i: int, rec: dict[str, Any]) -> Path | None:
         """Entry-level checks; returns the entry file it read (for the stray-file check)."""
         release = str(rec.get("release")) if rec.get("release") is not None else None
+        entry = self.at(release, i)
         missing = [k for k in _ENTRY_KEYS if k not in rec]
         if missing:
-            self.add(BreakClass.ENTRY_EDITED, f"the index record lacks {missing}", release=release, position=i)
+            entry(BreakClass.ENTRY_EDITED, f"the index record lacks {missing}")
             return None
         recorded_root = self.recorded_root(str(rec["entry_path"]))
         entry_file = self.resolve(str(rec["entry_path"]), recorded_root)
+        in_file = self.at(release, i, entry_file)
         if recompute(rec) != rec.get("chain_hash"):
-            self.add(
+            in_file(
                 BreakClass.ENTRY_EDITED,
                 "its chain_hash is not the hash of its release/created_at/artifact_index_hash/previous_chain_hash",
-                release=release,
-                position=i,
-                artifact=str(entry_file),
             )
         if rec.get("verified") is not True:
-            self.add(BreakClass.ENTRY_EDITED, "its 'verified' flag is not true", release=release, position=i)
+            entry(BreakClass.ENTRY_EDITED, "its 'verified' flag is not true")
         if entry_file.parent.absolute() != self.chain_dir.absolute():
-            self.add(
-                BreakClass.ENTRY_EDITED,
-                "its entry_path points outside the chain folder",
-                release=release,
-                position=i,
-                artifact=str(entry_file),
-            )
+            in_file(BreakClass.ENTRY_EDITED, "its entry_path points outside the chain folder")
             entry_file_read = None
         else:
             entry_file_read = entry_file
@@ -339,33 +335,15 @@ class _Checker:
                 on_disk = json.loads(entry_file.read_text(encoding="utf-8"))
             except FileNotFoundError:
                 on_disk = None
-                self.add(
-                    BreakClass.ENTRY_EDITED,
-                    "its entry file is missing (the index still lists it)",
-                    release=release,
-                    position=i,
-                    artifact=str(entry_file),
-                )
+                in_file(BreakClass.ENTRY_EDITED, "its entry file is missing (the index still lists it)")
             except (OSError, UnicodeError, ValueError):
                 on_disk = None
-                self.add(
-                    BreakClass.ENTRY_EDITED,
-                    "its entry file is not readable JSON",
-                    release=release,
-                    position=i,
-                    artifact=str(entry_file),
-                )
+                in_file(BreakClass.ENTRY_EDITED, "its entry file is not readable JSON")
             if on_disk is not None and on_disk != rec:
                 changed = sorted(
                     k for k in set(on_disk) | set(rec) if not isinstance(on_disk, dict) or on_disk.get(k) != rec.get(k)
                 )
-                self.add(
-                    BreakClass.ENTRY_EDITED,
-                    f"its entry file differs from its index record in {changed}",
-                    release=release,
-                    position=i,
-                    artifact=str(entry_file),
-                )
+                in_file(BreakClass.ENTRY_EDITED, f"its entry file differs from its index record in {changed}")
         self.check_artifact_index(i, rec, release, recorded_root)
         return entry_file_read
 
@@ -375,26 +353,16 @@ class _Checker:
         index_path = self.resolve(str(rec["artifact_index_path"]), recorded_root)
         self.indexes_checked += 1
         self.index_hashes.add(str(rec.get("artifact_index_hash")))
+        in_index = self.at(release, i, index_path, index_path.name)
         digest = self.hash_of(index_path)
         if digest is None:
-            self.add(
-                BreakClass.INDEX_EDITED,
-                "the artifact index file is missing",
-                release=release,
-                position=i,
-                artifact=str(index_path),
-                artifact_name=index_path.name,
-            )
+            in_index(BreakClass.INDEX_EDITED, "the artifact index file is missing")
             return
         if digest != rec.get("artifact_index_hash"):
-            self.add(
+            in_index(
                 BreakClass.INDEX_EDITED,
                 f"the artifact index hashes to {digest[:16]}..., the entry recorded "
                 f"{str(rec.get('artifact_index_hash'))[:16]}...",
-                release=release,
-                position=i,
-                artifact=str(index_path),
-                artifact_name=index_path.name,
             )
         try:
             payload = json.loads(index_path.read_text(encoding="utf-8"))
@@ -402,28 +370,17 @@ class _Checker:
             if not isinstance(items, list):
                 raise TypeError("items is not a list")
         except (OSError, UnicodeError, ValueError, KeyError, TypeError) as exc:
-            self.add(
+            in_index(
                 BreakClass.INDEX_EDITED,
                 f"the artifact index cannot be read as an index ({exc}); its artifacts were not checked",
-                release=release,
-                position=i,
-                artifact=str(index_path),
-                artifact_name=index_path.name,
             )
             return
         for item in items:
             if not isinstance(item, Mapping) or not isinstance(item.get("path"), str):
-                self.add(
-                    BreakClass.INDEX_EDITED,
-                    "the artifact index lists an item without a path",
-                    release=release,
-                    position=i,
-                    artifact=str(index_path),
-                    artifact_name=index_path.name,
-                )
+                in_index(BreakClass.INDEX_EDITED, "the artifact index lists an item without a path")
                 continue
             self.check_artifact(i, release, item, index_path, recorded_root)
-            if Path(str(item["path"])).name == ACK_ARTIFACT:
+            if Path(str(item["path"])).name == ACK_FILENAME:
                 self.ack_files.append((i, self.resolve(str(item["path"]), recorded_root)))
 
     def check_artifact(
@@ -442,23 +399,13 @@ class _Checker:
         name = str(item.get("name") or path.name)
         self.artifacts_checked += 1
         digest = self.hash_of(path)
+        in_artifact = self.at(release, i, path, name)
         if digest is None:
-            self.add(
-                BreakClass.ARTIFACT_DELETED,
-                "an artifact the index lists is gone",
-                release=release,
-                position=i,
-                artifact=str(path),
-                artifact_name=name,
-            )
+            in_artifact(BreakClass.ARTIFACT_DELETED, "an artifact the index lists is gone")
         elif digest != item.get("sha256"):
-            self.add(
+            in_artifact(
                 BreakClass.ARTIFACT_EDITED,
                 f"the artifact hashes to {digest[:16]}..., the index recorded {str(item.get('sha256'))[:16]}...",
-                release=release,
-                position=i,
-                artifact=str(path),
-                artifact_name=name,
             )
 
     # ---- order and links ----------------------------------------------------------------------------
@@ -471,15 +418,16 @@ class _Checker:
         if all(p == e for p, e in zip(prevs, expected, strict=True)):
             return
         pos_of = {h: i for i, h in enumerate(hashes) if isinstance(h, str)}
+
+        def entry(k: int) -> Callable[[BreakClass, str], None]:
+            return self.at(_rel(records[k]), k)
+
         order = _link_path(records)
         if order is not None:  # one linked path through every entry: same entries, another order
             for i, linked in enumerate(order):
                 if linked != i:
-                    self.add(
-                        BreakClass.ENTRIES_REORDERED,
-                        f"the index lists it at {i}, its links put it at {order.index(i)}",
-                        release=_rel(records[i]),
-                        position=i,
+                    entry(i)(
+                        BreakClass.ENTRIES_REORDERED, f"the index lists it at {i}, its links put it at {order.index(i)}"
                     )
             return
         referenced = {p for p in prevs if p is not None}
@@ -487,49 +435,35 @@ class _Checker:
             if prev == exp:
                 continue
             if prev is None:
-                self.add(BreakClass.ENTRY_INSERTED, "a second genesis entry", release=_rel(records[i]), position=i)
+                entry(i)(BreakClass.ENTRY_INSERTED, "a second genesis entry")
             elif prev in pos_of and pos_of[prev] < i - 1:
                 skipped = range(pos_of[prev] + 1, i)
                 if all(hashes[k] not in referenced for k in skipped):
                     for k in skipped:
-                        self.add(
+                        entry(k)(
                             BreakClass.ENTRY_INSERTED,
                             f"no entry links to it; entry {i} links past it to entry {pos_of[prev]}",
-                            release=_rel(records[k]),
-                            position=k,
                         )
                 else:
-                    self.add(
-                        BreakClass.ENTRIES_REORDERED,
-                        f"it links to entry {pos_of[prev]}, not to the entry before it",
-                        release=_rel(records[i]),
-                        position=i,
+                    entry(i)(
+                        BreakClass.ENTRIES_REORDERED, f"it links to entry {pos_of[prev]}, not to the entry before it"
                     )
             elif prev in pos_of:
-                self.add(
-                    BreakClass.ENTRIES_REORDERED,
-                    f"it links to entry {pos_of[prev]}, which comes after it",
-                    release=_rel(records[i]),
-                    position=i,
-                )
+                entry(i)(BreakClass.ENTRIES_REORDERED, f"it links to entry {pos_of[prev]}, which comes after it")
             else:
                 lost = head_hashes.get(str(prev))
                 present = {_rel(r) for r in records}
                 if lost is not None and lost in present:
                     where = next(k for k, r in enumerate(records) if _rel(r) == lost)
-                    self.add(
+                    self.at(lost, where)(
                         BreakClass.ENTRY_EDITED,
                         f"entry {i} links to the hash the head recorded for it; it was rewritten",
-                        release=lost,
-                        position=where,
                     )
                 else:
-                    self.add(
+                    self.at(lost, i)(
                         BreakClass.ENTRY_DELETED,
                         f"entry {i} ({_rel(records[i])}) links to {str(prev)[:16]}..., "
                         "which is not in the chain (removed, or rewritten with a new hash)",
-                        release=lost,
-                        position=i,
                     )
 
     def check_head(self, records: list[dict[str, Any]], head: ChainHead, *, exact: bool, source: str) -> None:
@@ -547,50 +481,35 @@ class _Checker:
         for k in missing:
             rel = head.releases[k] if k < len(head.releases) else None
             if rel is not None and rel in releases:
-                self.add(
+                self.at(rel, releases.index(rel))(
                     BreakClass.ENTRY_EDITED,
                     f"its chain hash differs from the one the {source} head recorded (history rewritten)",
-                    release=rel,
-                    position=releases.index(rel),
                 )
             elif all(j in missing for j in range(k, n)):
-                self.add(
+                self.at(rel, k)(
                     BreakClass.TRUNCATED,
                     f"the {source} head records {n} entries ending in "
                     f"{head.releases[-1] if head.releases else '-'}; "
                     f"the chain has {len(records)}: this tail entry is gone",
-                    release=rel,
-                    position=k,
                 )
             elif not any(b.break_class is BreakClass.ENTRY_DELETED and b.release == rel for b in self.breaks):
-                self.add(
-                    BreakClass.ENTRY_DELETED,
-                    f"the {source} head records it at {k}; it is no longer in the chain",
-                    release=rel,
-                    position=k,
+                self.at(rel, k)(
+                    BreakClass.ENTRY_DELETED, f"the {source} head records it at {k}; it is no longer in the chain"
                 )
         known = set(head.chain_hashes)
         if exact:
             known_releases = set(head.releases)
             for i, (h, rel) in enumerate(zip(hashes, releases, strict=True)):
                 if h not in known and rel not in known_releases:
-                    self.add(
-                        BreakClass.ENTRY_INSERTED,
-                        f"the {source} head does not know this entry",
-                        release=rel,
-                        position=i,
-                    )
+                    self.at(rel, i)(BreakClass.ENTRY_INSERTED, f"the {source} head does not know this entry")
         # The entries both know must keep the head's relative order
         # (this catches re-ordering even with re-forged links).
         common = [(i, h) for i, h in enumerate(hashes) if h in known]
         head_order = [h for h in head.chain_hashes if h in present_hashes]
         for (i, h), expected_h in zip(common, head_order, strict=False):
             if h != expected_h and not self.flagged(BreakClass.ENTRIES_REORDERED, i):
-                self.add(
-                    BreakClass.ENTRIES_REORDERED,
-                    f"the {source} head records it at {head.chain_hashes.index(h)}",
-                    release=releases[i],
-                    position=i,
+                self.at(releases[i], i)(
+                    BreakClass.ENTRIES_REORDERED, f"the {source} head records it at {head.chain_hashes.index(h)}"
                 )
 
     def check_stray_files(self, read_files: set[Path]) -> None:
@@ -655,7 +574,7 @@ def _linked_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _run_dpone_verify(root: Path, adapter: DponeAdapter) -> tuple[bool | None, list[str], str, list[str]]:
     call = adapter.cli(
         VERIFY_GATE,
-        ["ops", "evidence-chain-verify", "--chain-dir", str(root / CHAIN_DIRNAME), "--format", "json"],
+        ["ops", "evidence-chain-verify", "--chain-dir", str(EvidenceLayout(root).chain_dir), "--format", "json"],
         cwd=root,
     )
     if call.outcome is not Outcome.OK or not isinstance(call.payload, dict):
@@ -689,10 +608,11 @@ def verify_evidence(
         raise FileNotFoundError(f"evidence root {root} does not exist or is not a folder")
     expected = coerce_head(expected_head)
     checker = _Checker(root)
+    layout = checker.layout
     with contextlib.ExitStack() as stack:
         if lock:
             try:
-                stack.enter_context(locked(root / LOCK_FILENAME, lock_timeout_s, create=False))
+                stack.enter_context(locked(layout.chain_lock_path, lock_timeout_s, create=False))
             except FileNotFoundError:
                 pass  # nothing was ever appended here
             except LockTimeout:
@@ -704,15 +624,15 @@ def verify_evidence(
         dpone_broken: list[str] = []
         dpone_outcome: str | None = None
         call_blockers: list[str] = []
-        has_chain = (root / CHAIN_DIRNAME).is_dir() and any((root / CHAIN_DIRNAME).iterdir())
+        has_chain = layout.chain_dir.is_dir() and any(layout.chain_dir.iterdir())
         if run_dpone and has_chain:
             dpone_verified, dpone_broken, dpone_outcome, call_blockers = _run_dpone_verify(
                 root, adapter or DponeAdapter()
             )
 
-        if (root / JOURNAL_FILENAME).exists():
+        if layout.journal_path.exists():
             checker.notes.append(
-                f"{JOURNAL_FILENAME} is present: an append was interrupted; the next append_release rolls it "
+                f"{layout.journal_path.name} is present: an append was interrupted; the next append_release rolls it "
                 "back (its entry, if any, shows here as entry_inserted)"
             )
         records = checker.load_records()
@@ -739,7 +659,7 @@ def verify_evidence(
                 )
 
         file_head: ChainHead | None = None
-        head_path = root / HEAD_FILENAME
+        head_path = layout.head_path
         try:
             file_head = read_head(root)
         except ChainError as exc:
@@ -756,24 +676,24 @@ def verify_evidence(
         checker.check_stray_files(read_files)
         head_checked: list[str] = []
         if file_head is not None:
-            checker.check_head(records, file_head, exact=True, source="chain_head.json")
+            checker.check_head(records, file_head, exact=True, source=HEAD_FILENAME)
             head_checked.append("file")
         elif head_path.exists():
             pass  # unreadable: already a break
         elif records and expected is None:
             checker.add(
                 BreakClass.TRUNCATED,
-                "the head anchor chain_head.json is missing and no expected head was given; "
+                f"the head anchor {HEAD_FILENAME} is missing and no expected head was given; "
                 "truncation cannot be ruled out",
                 artifact=str(head_path),
             )
         elif records:
-            checker.notes.append("chain_head.json is missing; checked against the expected head only")
+            checker.notes.append(f"{HEAD_FILENAME} is missing; checked against the expected head only")
         if expected is not None:
             checker.check_head(records, expected, exact=False, source="expected")
             head_checked.append("expected")
             if file_head is not None and file_head.chain_hashes[: len(expected.chain_hashes)] != expected.chain_hashes:
-                checker.notes.append("chain_head.json does not extend the expected head: the head file was rewritten")
+                checker.notes.append(f"{HEAD_FILENAME} does not extend the expected head: the head file was rewritten")
 
         store = EvidenceStore(root)
         has_store = bool(store.run_ids()) or store.objects_dir.is_dir()
@@ -802,7 +722,7 @@ def verify_evidence(
                 f"verification found {len(halt.get('breaks', []))} break(s) at {halt.get('found_at')} "
                 f"(run {halt.get('found_by', '-')}); nothing is appended until a person runs "
                 "`dpone-certify chain acknowledge --reason ...`",
-                artifact=str(root / HALT_FILENAME),
+                artifact=str(layout.halt_path),
             )
 
     # Breaks found before an acknowledgment entry and listed by it are the person's recorded decision.
