@@ -2,8 +2,9 @@
 
 <root>/runs/<run_id>/<gate>/...                 files each gate wrote in that run
 <root>/runs/<run_id>/<gate>/gate_record.json    the gate's record (what its verdict check judges)
-<root>/runs/<run_id>/source_sink_matrix/matrix_run.json   the matrix's case records of that run
+<root>/runs/<run_id>/artifact_index/artifact_index.json    dpone's artifact index of that run
 <root>/runs/<run_id>/lineage/<asset>[/<partition>].json   lineage records handed between gates of the run
+<root>/runs/<run_id>/lineage/matrix_run.json   the matrix's case records of that run
 <root>/lineage/<asset>/latest_run.json          pointer: the run that last materialized <asset>
 <root>/baselines/<profile>.json                 accepted benchmark baselines
 <root>/chain/evidence_chain_index.json          dpone's evidence chain (entry file names: evidence.chain.entry_filename)
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RECORD_FILE = "gate_record.json"
-MATRIX_GATE = "source_sink_matrix"
+ARTIFACT_INDEX_FILE = "artifact_index.json"  # what `dpone ops artifact-index` writes in its --output-dir
 MATRIX_RUN_FILE = "matrix_run.json"
 RUNS_DIRNAME = "runs"
 STORE_DIRNAME = "store"
@@ -88,6 +89,10 @@ class EvidenceLayout:
     def lineage_path(self, asset: str, partition: str | None = None) -> Path:
         folder = self.lineage_dir(asset)
         return folder / f"{partition}.json" if partition is not None else folder.with_suffix(".json")
+
+    @property
+    def artifact_index_path(self) -> Path:
+        return self.run_dir / "artifact_index" / ARTIFACT_INDEX_FILE
 
     def report_path(self, stem: str, suffix: str) -> Path:
         return self.run_dir / f"{stem}.{suffix}"

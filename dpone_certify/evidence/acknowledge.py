@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from dpone_certify.certification.layout import EvidenceLayout
+from dpone_certify.certification.layout import ARTIFACT_INDEX_FILE, EvidenceLayout
 from dpone_certify.dpone.adapter import DponeAdapter, Outcome
 from dpone_certify.evidence.atomic import atomic_write_json, locked
 from dpone_certify.evidence.chain import (
@@ -96,7 +96,7 @@ def acknowledge(
             ["ops", "artifact-index", "--root", str(ack_dir), "--release", _safe(ack_id)]
             + ["--output-dir", str(index_dir), "--format", "json"],
         )
-        index_path = index_dir / "artifact_index.json"
+        index_path = index_dir / ARTIFACT_INDEX_FILE
         if call.outcome is not Outcome.OK or not index_path.is_file():
             return AcknowledgeResult(
                 acknowledged=False,

@@ -154,7 +154,7 @@ class EvidenceIOManager(dg.ConfigurableIOManager):
 def indexed_as_written(layout: EvidenceLayout, path: Path) -> bool:
     """True when the run's artifact index (if it has one) lists `path` with its current sha256, or does not list
     it; False when the file was edited after it was indexed."""
-    index_path = layout.gate_dir("artifact_index", create=False) / "artifact_index.json"
+    index_path = layout.artifact_index_path
     if not path.exists():
         return False
     try:

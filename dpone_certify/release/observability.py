@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from dpone_certify.certification.layout import ARTIFACT_INDEX_FILE
 from dpone_certify.dpone.adapter import DponeAdapter, DponeCallError
 from dpone_certify.dpone.models import ArtifactIndex
 from dpone_certify.dpone.release_models import MetricsExport, SloReport
@@ -130,7 +131,7 @@ def produce(
         result.block(*(f"artifact_index.item_failed:{name}" for name in failed))
         if not index.passed and not failed:
             result.block("artifact_index.not_passed")
-        result.artifacts["artifact_index"] = str(out / "artifact_index" / "artifact_index.json")
+        result.artifacts["artifact_index"] = str(out / "artifact_index" / ARTIFACT_INDEX_FILE)
         result.metrics["indexed_artifacts"] = float(index.total_artifacts)
     except DponeCallError as exc:
         result.block(exc.blocker)

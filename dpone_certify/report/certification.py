@@ -274,13 +274,16 @@ def build_findings(records: list[dict[str, Any]], evidence_dir: str) -> list[Fin
 def build_chain(root: Path, run_dir: Path) -> Chain:
     chain = Chain(verify=[f"dpone-certify verify {root}", f"python -m dpone_certify.evidence verify {root}"])
     try:
-        head = json.loads((root / "chain_head.json").read_text(encoding="utf-8"))
+        layout = EvidenceLayout(root, run_dir.name)
+        head = json.loads(layout.head_path.read_text(encoding="utf-8"))
         chain.head = head.get("latest_chain_hash")
         chain.entries = head.get("entry_count")
     except (OSError, ValueError):
         pass
     try:
-        record = json.loads((run_dir / "evidence_chain" / "gate_record.json").read_text(encoding="utf-8"))
+        record = json.loads(
+            EvidenceLayout(root, run_dir.name).record_path("evidence_chain").read_text(encoding="utf-8")
+        )
         chain.run_hash = ((record.get("extra") or {}).get("append") or {}).get("chain_hash")
     except (OSError, ValueError, AttributeError):
         pass
