@@ -25,7 +25,7 @@ from dpone_certify.settings import Profile
 
 
 def _wheel_sha(wheel: Path) -> str:
-    """sha256 of a wheel, cached by (path, size, mtime): adapter() is called by every gate."""
+    """sha256 of a wheel, cached by (path, size, mtime): every gate asks for the build identity."""
     from dpone_certify.dpone.interpreter import wheel_sha256
 
     stat = wheel.stat()
@@ -120,8 +120,9 @@ class CertifyResource(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # Start dpone's fork server while Dagster sets the run up (its ~2.5 s start then overlaps that work).
+        # Here, not in DponeResource: only these settings say whether another build (isolated mode) is certified.
         if not (self.dpone_python or self.dpone_wheel or settings.env_dpone_python()):
-            DponeResource().setup_for_execution(context)
+            DponeAdapter().warm()
 
     def resolved_profile(self) -> Profile:
         return Profile(self.profile) if self.profile else settings.env_profile()
@@ -137,11 +138,17 @@ class CertifyResource(dg.ConfigurableResource):
             return settings.env_timeout()
         return scaled_timeout(settings.DEFAULT_GATE_TIMEOUT_SECONDS, self.row_count, self.case_settings().wide_columns)
 
+    def build_python(self) -> str | None:
+        """The python of the build under test when these settings name one: dpone_python, else the venv of
+        dpone_wheel (built on first use)."""
+        if self.dpone_python is None and self.dpone_wheel:
+            return str(wheel_python(Path(self.dpone_wheel), self.interpreter_cache))
+        return self.dpone_python
+
     def adapter(self) -> DponeAdapter:
-        python = self.dpone_python
-        if python is None and self.dpone_wheel:
-            python = str(wheel_python(Path(self.dpone_wheel), self.interpreter_cache))
-        return DponeResource(dpone_python=python).adapter(timeout_seconds=self.timeout())
+        """The build under test's adapter where no `dpone` resource is at hand (the build identity, tests); the
+        gates take theirs from the `dpone` resource."""
+        return DponeResource().adapter(self)
 
     def has_control(self) -> bool:
         return bool(self.control_python or self.control_wheel or self.control_version)
@@ -215,19 +222,15 @@ class CertifyResource(dg.ConfigurableResource):
 
 
 class DponeResource(dg.ConfigurableResource):
-    """dpone, the system under test: builds the adapter every gate calls through. Started at run start (the fork
-    server's ~2.5 s start overlaps Dagster's set-up) unless another dpone build is certified."""
+    """dpone, the system under test: builds the adapter every gate calls through, for the build and timeout of
+    the run's `certify` settings. (Its fork server is started at run start by CertifyResource.)"""
 
     dpone_python: str | None = Field(default=None, description="default: $DPONE_CERTIFY_DPONE_PYTHON or this one")
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        if not (self.dpone_python or settings.env_dpone_python()):
-            DponeAdapter().warm()
-
-    def adapter(self, *, python: str | None = None, timeout_seconds: float) -> DponeAdapter:
+    def adapter(self, certify: CertifyResource) -> DponeAdapter:
         return DponeAdapter(
-            python=python or self.dpone_python or settings.env_dpone_python(),
-            timeout_seconds=timeout_seconds,
+            python=certify.build_python() or self.dpone_python or settings.env_dpone_python(),
+            timeout_seconds=certify.timeout(),
             secrets=secret_values_from_env(),
         )
 
