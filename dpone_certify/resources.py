@@ -25,7 +25,7 @@ from dpone_certify.settings import Profile
 
 
 def _wheel_sha(wheel: Path) -> str:
-    """sha256 of a wheel, cached by (path, size, mtime): adapter() is called by every gate."""
+    """sha256 of a wheel, cached by (path, size, mtime): every gate asks for the build identity."""
     from dpone_certify.dpone.interpreter import wheel_sha256
 
     stat = wheel.stat()
@@ -56,66 +56,59 @@ def scaled_timeout(base: float, row_count: int, wide_columns: int = 120) -> floa
     return max(base, row_count * TIMEOUT_SECONDS_PER_ROW * width)
 
 
+def _optional(description: str) -> Any:
+    """A setting that is unset unless given: None takes the environment's value or the fallback its
+    description names (see the module docstring)."""
+    return Field(default=None, description=description)
+
+
 class CertifyResource(dg.ConfigurableResource):
-    profile: str | None = Field(
-        default=None, description="contract | local | live (default: $DPONE_CERTIFY_PROFILE or contract)"
-    )
-    evidence_root: str | None = Field(
-        default=None, description="default: $DPONE_CERTIFY_EVIDENCE_ROOT or ./.dpone-certify/evidence"
-    )
-    release: str | None = Field(
-        default=None, description="release name (default: $DPONE_CERTIFY_RELEASE or dpone-<version>)"
-    )
+    profile: str | None = _optional("contract | local | live (default: $DPONE_CERTIFY_PROFILE or contract)")
+    evidence_root: str | None = _optional("default: $DPONE_CERTIFY_EVIDENCE_ROOT or ./.dpone-certify/evidence")
+    release: str | None = _optional("release name (default: $DPONE_CERTIFY_RELEASE or dpone-<version>)")
     row_count: int = Field(
         default=settings.DEFAULT_ROW_COUNT, description="rows per matrix case (dpone clamps to 1..100000)"
     )
     change_ratio: float = settings.DEFAULT_CHANGE_RATIO
     delete_ratio: float = settings.DEFAULT_DELETE_RATIO
     max_parallel: int = Field(default=2, description="matrix cases run at once")
-    gate_timeout_seconds: float | None = Field(
-        default=None,
-        description="one dpone call's timeout; default: $DPONE_CERTIFY_GATE_TIMEOUT_SECONDS, else 900 s scaled "
-        f"with the rows per case ({TIMEOUT_SECONDS_PER_ROW * 1000:g} ms per row of 120 wide columns beyond that)",
+    gate_timeout_seconds: float | None = _optional(
+        "one dpone call's timeout; default: $DPONE_CERTIFY_GATE_TIMEOUT_SECONDS, else 900 s scaled "
+        f"with the rows per case ({TIMEOUT_SECONDS_PER_ROW * 1000:g} ms per row of 120 wide columns beyond that)"
     )
-    embedded_pg_dir: str | None = Field(
-        default=None,
-        description="data folder of the embedded PostgreSQL (default: $DPONE_CERTIFY_EMBEDDED_PG_DIR, else a "
-        "folder in the temp dir); removed after the local matrix unless keep_schemas",
+    embedded_pg_dir: str | None = _optional(
+        "data folder of the embedded PostgreSQL (default: $DPONE_CERTIFY_EMBEDDED_PG_DIR, else a "
+        "folder in the temp dir); removed after the local matrix unless keep_schemas"
     )
-    dpone_python: str | None = Field(
-        default=None,
-        description="python of another dpone build to certify (isolated mode); default: this process",
+    dpone_python: str | None = _optional(
+        "python of another dpone build to certify (isolated mode); default: this process"
     )
-    dpone_wheel: str | None = Field(
-        default=None,
-        description="a dpone wheel to certify (isolated mode): a venv with it and the local profile's extras is "
-        "built once per wheel digest in interpreter_cache and used as dpone_python",
+    dpone_wheel: str | None = _optional(
+        "a dpone wheel to certify (isolated mode): a venv with it and the local profile's extras is "
+        "built once per wheel digest in interpreter_cache and used as dpone_python"
     )
-    interpreter_cache: str | None = Field(
-        default=None,
-        description="where wheel venvs are built: default $DPONE_CERTIFY_INTERPRETER_CACHE, else "
-        "<user cache dir>/dpone-certify/interpreters",
+    interpreter_cache: str | None = _optional(
+        "where wheel venvs are built: default $DPONE_CERTIFY_INTERPRETER_CACHE, else "
+        "<user cache dir>/dpone-certify/interpreters"
     )
-    control_python: str | None = Field(
-        default=None, description="python of the control build: release_comparison certifies it on the same cases"
+    control_python: str | None = _optional(
+        "python of the control build: release_comparison certifies it on the same cases"
     )
-    control_wheel: str | None = Field(default=None, description="a wheel of the control build (venv in the cache)")
-    control_version: str | None = Field(
-        default=None, description="a released dpone version as the control build (pip download into the cache)"
+    control_wheel: str | None = _optional("a wheel of the control build (venv in the cache)")
+    control_version: str | None = _optional(
+        "a released dpone version as the control build (pip download into the cache)"
     )
     comparison_repeats: int = Field(
         default=2,
         description="runs per build in release_comparison, interleaved (candidate, control, control, candidate): "
         "the candidate's first is the matrix's own; the spread between repeats is the throughput noise band",
     )
-    upstream_run: str | None = Field(
-        default=None,
-        description="run id whose records feed the gates this run does not materialize (a partial selection); "
-        "default: the run the Dagster instance recorded as each upstream's latest materialization",
+    upstream_run: str | None = _optional(
+        "run id whose records feed the gates this run does not materialize (a partial selection); "
+        "default: the run the Dagster instance recorded as each upstream's latest materialization"
     )
-    evidence_case: str | None = Field(
-        default=None,
-        description="case whose rows feed evidence-bundle (default: first covered case of the matrix)",
+    evidence_case: str | None = _optional(
+        "case whose rows feed evidence-bundle (default: first covered case of the matrix)"
     )
     keep_schemas: bool = Field(
         default=False, description="local/live: keep each case's source/target/staging schemas to inspect them"
@@ -127,8 +120,9 @@ class CertifyResource(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # Start dpone's fork server while Dagster sets the run up (its ~2.5 s start then overlaps that work).
+        # Here, not in DponeResource: only these settings say whether another build (isolated mode) is certified.
         if not (self.dpone_python or self.dpone_wheel or settings.env_dpone_python()):
-            DponeResource().setup_for_execution(context)
+            DponeAdapter().warm()
 
     def resolved_profile(self) -> Profile:
         return Profile(self.profile) if self.profile else settings.env_profile()
@@ -144,11 +138,17 @@ class CertifyResource(dg.ConfigurableResource):
             return settings.env_timeout()
         return scaled_timeout(settings.DEFAULT_GATE_TIMEOUT_SECONDS, self.row_count, self.case_settings().wide_columns)
 
+    def build_python(self) -> str | None:
+        """The python of the build under test when these settings name one: dpone_python, else the venv of
+        dpone_wheel (built on first use)."""
+        if self.dpone_python is None and self.dpone_wheel:
+            return str(wheel_python(Path(self.dpone_wheel), self.interpreter_cache))
+        return self.dpone_python
+
     def adapter(self) -> DponeAdapter:
-        python = self.dpone_python
-        if python is None and self.dpone_wheel:
-            python = str(wheel_python(Path(self.dpone_wheel), self.interpreter_cache))
-        return DponeResource(dpone_python=python).adapter(timeout_seconds=self.timeout())
+        """The build under test's adapter where no `dpone` resource is at hand (the build identity, tests); the
+        gates take theirs from the `dpone` resource."""
+        return DponeResource().adapter(self)
 
     def has_control(self) -> bool:
         return bool(self.control_python or self.control_wheel or self.control_version)
@@ -222,19 +222,15 @@ class CertifyResource(dg.ConfigurableResource):
 
 
 class DponeResource(dg.ConfigurableResource):
-    """dpone, the system under test: builds the adapter every gate calls through. Started at run start (the fork
-    server's ~2.5 s start overlaps Dagster's set-up) unless another dpone build is certified."""
+    """dpone, the system under test: builds the adapter every gate calls through, for the build and timeout of
+    the run's `certify` settings. (Its fork server is started at run start by CertifyResource.)"""
 
     dpone_python: str | None = Field(default=None, description="default: $DPONE_CERTIFY_DPONE_PYTHON or this one")
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        if not (self.dpone_python or settings.env_dpone_python()):
-            DponeAdapter().warm()
-
-    def adapter(self, *, python: str | None = None, timeout_seconds: float) -> DponeAdapter:
+    def adapter(self, certify: CertifyResource) -> DponeAdapter:
         return DponeAdapter(
-            python=python or self.dpone_python or settings.env_dpone_python(),
-            timeout_seconds=timeout_seconds,
+            python=certify.build_python() or self.dpone_python or settings.env_dpone_python(),
+            timeout_seconds=certify.timeout(),
             secrets=secret_values_from_env(),
         )
 

@@ -68,8 +68,8 @@ def _load_cursor(raw: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+# A sensor's name is its function's (Dagster's default; pinned by tests/snapshots/definitions.json).
 @dg.sensor(
-    name="dpone_wheel_sensor",
     job_name=FULL_JOB,
     minimum_interval_seconds=60,
     default_status=_sensor_status(),
@@ -161,7 +161,6 @@ def record_failure(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dict[str
 
 
 @dg.run_failure_sensor(
-    name="certification_failure_sensor",
     minimum_interval_seconds=30,
     default_status=_sensor_status(),
     description="When a run of this code location fails, writes the remediation report (failed gates, blockers, "
@@ -187,7 +186,6 @@ def watched_checks(context: dg.SensorEvaluationContext) -> list[dg.AssetCheckKey
 
 
 @dg.sensor(
-    name="gate_check_failure_sensor",
     minimum_interval_seconds=60,
     default_status=_sensor_status(),
     description="A failed gate verdict check (also a WARN one that did not fail the run, and runs started from "

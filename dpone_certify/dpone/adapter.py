@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -201,17 +202,20 @@ class DponeAdapter:
         env: Mapping[str, str] | None = None,
         timeout_seconds: float | None = None,
     ) -> DponeCall:
-        timeout = self.timeout_seconds if timeout_seconds is None else timeout_seconds
-        workdir = Path(cwd) if cwd else Path.cwd()
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="dpone-call-") as tmp:
-            out_path, err_path = Path(tmp) / "stdout", Path(tmp) / "stderr"
-            if self.python:
-                rc, timed_out = self._run_isolated(op, args, workdir, env, timeout, out_path, err_path)
-            else:
-                rc, timed_out = self._run_forked(op, args, workdir, env, timeout, out_path, err_path)
-            stdout = out_path.read_text(encoding="utf-8", errors="replace") if out_path.exists() else ""
-            stderr = err_path.read_text(encoding="utf-8", errors="replace") if err_path.exists() else ""
+            job = _Job(
+                op=op,
+                args=args,
+                cwd=Path(cwd) if cwd else Path.cwd(),
+                env={**settings.environ(), **(env or {})},  # the environment as of this call
+                timeout=self.timeout_seconds if timeout_seconds is None else timeout_seconds,
+                out_path=Path(tmp) / "stdout",
+                err_path=Path(tmp) / "stderr",
+            )
+            rc, timed_out = self._run_isolated(job) if self.python else self._run_forked(job)
+            stdout = job.out_path.read_text(encoding="utf-8", errors="replace") if job.out_path.exists() else ""
+            stderr = job.err_path.read_text(encoding="utf-8", errors="replace") if job.err_path.exists() else ""
         outcome, payload = _classify(gate, rc, stdout, timed_out)
         return DponeCall(
             gate=gate,
@@ -237,51 +241,46 @@ class DponeAdapter:
             _ForkServer.get()
 
     # ---- execution modes ----------------------------------------------------------------------------
-    def _run_isolated(
-        self,
-        op: str,
-        args: dict[str, Any],
-        cwd: Path,
-        env: Mapping[str, str] | None,
-        timeout: float,
-        out_path: Path,
-        err_path: Path,
-    ) -> tuple[int | None, bool]:
+    def _run_isolated(self, job: _Job) -> tuple[int | None, bool]:
         assert self.python
-        child_env = {**settings.environ(), **(env or {})}
-        cmd = [self.python, str(WORKER_PATH), op, json.dumps(args)]
-        with out_path.open("wb") as out, err_path.open("wb") as err:
-            proc = subprocess.Popen(cmd, cwd=cwd, env=child_env, stdout=out, stderr=err, start_new_session=True)
+        cmd = [self.python, str(WORKER_PATH), job.op, json.dumps(job.args)]
+        with job.out_path.open("wb") as out, job.err_path.open("wb") as err:
+            proc = subprocess.Popen(cmd, cwd=job.cwd, env=job.env, stdout=out, stderr=err, start_new_session=True)
             try:
-                return proc.wait(timeout=timeout), False
+                return proc.wait(timeout=job.timeout), False
             except subprocess.TimeoutExpired:
                 _kill_group(proc.pid)
                 proc.wait()
                 return None, True
 
-    def _run_forked(
-        self,
-        op: str,
-        args: dict[str, Any],
-        cwd: Path,
-        env: Mapping[str, str] | None,
-        timeout: float,
-        out_path: Path,
-        err_path: Path,
-    ) -> tuple[int | None, bool]:
+    def _run_forked(self, job: _Job) -> tuple[int | None, bool]:
         request = {
-            "op": op,
-            "args": args,
-            "cwd": str(cwd),
-            "env": {**settings.environ(), **(env or {})},  # the environment as of this call, not of the server's start
-            "out": str(out_path),
-            "err": str(err_path),
+            "op": job.op,
+            "args": job.args,
+            "cwd": str(job.cwd),
+            "env": job.env,  # the fork server's own environment is that of its start
+            "out": str(job.out_path),
+            "err": str(job.err_path),
         }
         try:
-            return _ForkServer.get().run(request, timeout)
+            return _ForkServer.get().run(request, job.timeout)
         except ForkServerError as exc:  # no verdict: reported as a crash with the reason as its stderr
-            err_path.write_text(f"dpone fork server failed: {exc}\n", encoding="utf-8")
+            job.err_path.write_text(f"dpone fork server failed: {exc}\n", encoding="utf-8")
             return 1, False
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One call as either execution mode runs it: a worker op, where, with which environment, for how long,
+    and the files its stdout and stderr go to."""
+
+    op: str
+    args: dict[str, Any]
+    cwd: Path
+    env: dict[str, str]
+    timeout: float
+    out_path: Path
+    err_path: Path
 
 
 def _kill_group(pid: int) -> None:

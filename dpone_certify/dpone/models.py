@@ -73,10 +73,15 @@ class BenchmarkReport(DponeModel):
     items: list[BenchmarkItem]
 
 
-# ---- run-registry ---------------------------------------------------------------------------------------
-class RegistryArtifact(DponeModel):
+class ArtifactFile(DponeModel):
+    """A file dpone lists by name and path: a run-registry entry's artifact, an artifact-index item."""
+
     name: str
     path: str
+
+
+# ---- run-registry ---------------------------------------------------------------------------------------
+class RegistryArtifact(ArtifactFile):
     sha256: str | None = None
     passed: bool | None = None
 
@@ -154,9 +159,7 @@ class CertificationSuite(DponeModel):
 
 
 # ---- artifact-index ------------------------------------------------------------------------------------
-class IndexItem(DponeModel):
-    name: str
-    path: str
+class IndexItem(ArtifactFile):
     relative_path: str | None = None
     artifact_type: str | None = None
     sha256: str

@@ -11,11 +11,16 @@ from pydantic import Field
 from dpone_certify.dpone.models import DponeModel
 
 
-# ---- ops security-audit (stdout only) ------------------------------------------------------------------
-class SecurityFinding(DponeModel):
+class RuleResult(DponeModel):
+    """One rule dpone evaluated, by its code, and whether it held: a security-audit finding, an SLO result."""
+
     code: str
-    severity: str
     passed: bool
+
+
+# ---- ops security-audit (stdout only) ------------------------------------------------------------------
+class SecurityFinding(RuleResult):
+    severity: str
     message: str = ""
     action: str = ""
 
@@ -67,13 +72,11 @@ class MetricsExport(DponeModel):
     resource_attributes: dict[str, Any] = Field(default_factory=dict)
 
 
-class SloResult(DponeModel):
-    code: str
+class SloResult(RuleResult):
     metric: str | None = None
     operator: str | None = None
     actual: Any = None
     objective: Any = None
-    passed: bool
 
 
 class SloReport(DponeModel):

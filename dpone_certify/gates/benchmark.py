@@ -21,7 +21,7 @@ from dpone_certify.evidence.atomic import atomic_write_json
 from dpone_certify.gates.common import GROUP, finish, input_missing
 from dpone_certify.gates.io_manager import latest_materialization_run, load_record
 from dpone_certify.matrix.records import EvidenceStatus
-from dpone_certify.resources import CertifyResource
+from dpone_certify.resources import CertifyResource, DponeResource
 from dpone_certify.settings import Profile
 
 OTHER_MACHINE = "benchmark.baseline_other_machine"
@@ -47,7 +47,7 @@ def _preconditions(matrix_report: GateRecord, measured: dict[str, float], baseli
 
 @dg.asset(group_name=GROUP, backfill_policy=dg.BackfillPolicy.single_run(), kinds={"dpone"})
 def benchmark_baseline(
-    context: dg.AssetExecutionContext, certify: CertifyResource, matrix_report: GateRecord | None
+    context: dg.AssetExecutionContext, certify: CertifyResource, dpone: DponeResource, matrix_report: GateRecord | None
 ) -> dg.Output[GateRecord]:
     """Matrix throughput and load time measured by the matrix report this gate consumes, compared by dpone's
     benchmark-baseline against the accepted baseline for the same profile, case set and row count. Regressions
@@ -70,7 +70,7 @@ def benchmark_baseline(
         argv = ["ops", "benchmark-baseline", "--output-dir", str(out), "--metrics-json", json.dumps(measured)]
         argv += ["--baseline-json", to_dpone_baseline(baseline)]
         argv += ["--allowed-regression-ratio", str(certify.allowed_regression_ratio), "--format", "json"]
-        call = certify.adapter().cli("benchmark_baseline", argv)
+        call = dpone.adapter(certify).cli("benchmark_baseline", argv)
         command = call.command
         try:
             report = call.parse(BenchmarkReport)

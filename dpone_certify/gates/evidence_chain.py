@@ -12,7 +12,7 @@ from dpone_certify.evidence.anchor import HEAD_METADATA_KEY, ROOT_METADATA_KEY
 from dpone_certify.evidence.atomic import atomic_write_json
 from dpone_certify.gates.common import GROUP, finish, first_missing
 from dpone_certify.matrix.records import EvidenceStatus
-from dpone_certify.resources import CertifyResource
+from dpone_certify.resources import CertifyResource, DponeResource
 
 __all__ = ["HEAD_METADATA_KEY", "ROOT_METADATA_KEY", "evidence_chain", "previous_head", "store_indexed_artifacts"]
 
@@ -27,7 +27,7 @@ def previous_head(context: dg.AssetExecutionContext, root: Path) -> dict[str, An
 
 @dg.asset(group_name=GROUP, backfill_policy=dg.BackfillPolicy.single_run(), kinds={"dpone"})
 def evidence_chain(
-    context: dg.AssetExecutionContext, certify: CertifyResource, artifact_index: GateRecord | None
+    context: dg.AssetExecutionContext, certify: CertifyResource, dpone: DponeResource, artifact_index: GateRecord | None
 ) -> dg.Output[GateRecord]:
     """Appends this run's artifact index to the tamper-evident chain (one release id per append, so a retried
     step never appends twice), then verifies the whole chain twice: dpone's evidence-chain-verify, and our strict
@@ -44,7 +44,7 @@ def evidence_chain(
     assert artifact_index
     out = certify.gate_dir(context.run_id, "evidence_chain")
     root = certify.root()
-    adapter = certify.adapter()
+    adapter = dpone.adapter(certify)
     anchor, instance_halt = instance_state(context.instance, root)
     release_id = unique_release_id(certify.release_name(), context.run_id)
     index_path = artifact_index.artifacts.get("report")

@@ -14,7 +14,7 @@ from dpone_certify.certification.records import GateRecord, crashed_inputs
 from dpone_certify.certification.spec import GateInputs, GateSpec, InputMissing, Judgement
 from dpone_certify.dpone.adapter import DponeCallError
 from dpone_certify.gates.common import compose_record, finish, input_missing, verdict_check
-from dpone_certify.resources import CertifyResource
+from dpone_certify.resources import CertifyResource, DponeResource
 
 # Extra UI metadata for a gate's materialization, from its record (e.g. the plan's step table).
 UiMetadata = Callable[[GateRecord], dict[str, Any]]
@@ -28,7 +28,7 @@ class BuiltGate:
 
 
 def run_spec(
-    spec: GateSpec, run_id: str, certify: CertifyResource, records: dict[str, GateRecord | None]
+    spec: GateSpec, run_id: str, certify: CertifyResource, dpone: DponeResource, records: dict[str, GateRecord | None]
 ) -> GateRecord:
     """Everything a dpone gate does, outside Dagster's decorators (so tests and other builders can call it)."""
     assert spec.argv is not None and spec.answer is not None and spec.judge is not None, spec.name
@@ -48,7 +48,7 @@ def run_spec(
         argv = spec.argv(inputs)
     except InputMissing as exc:
         return input_missing(run_id, certify, spec.name, exc.upstream)
-    call = certify.adapter().cli(spec.name, [*argv, "--format", "json"])
+    call = dpone.adapter(certify).cli(spec.name, [*argv, "--format", "json"])
     blockers: list[str] = [*crashed, *inputs.state.get("blockers", [])]
     judgement = Judgement()
     try:
@@ -86,9 +86,11 @@ def build_gate(spec: GateSpec, ui_metadata: UiMetadata | None = None) -> BuiltGa
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds=set(spec.kinds),
     )
-    def _gate(context: dg.AssetExecutionContext, certify: CertifyResource, **upstream: Any) -> dg.Output[GateRecord]:
+    def _gate(
+        context: dg.AssetExecutionContext, certify: CertifyResource, dpone: DponeResource, **upstream: Any
+    ) -> dg.Output[GateRecord]:
         records = {name: upstream.get(name) for name in spec.upstream}
-        record = run_spec(spec, context.run_id, certify, records)
+        record = run_spec(spec, context.run_id, certify, dpone, records)
         return finish(certify, record, ui_metadata(record) if ui_metadata else None)
 
     check = verdict_check(spec.name, f"dpone's verdict for {spec.name}, with remediation per blocker")

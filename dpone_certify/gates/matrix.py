@@ -36,7 +36,7 @@ from dpone_certify.matrix.catalogue import (
 from dpone_certify.matrix.records import CaseRecord, CaseStatus, EvidenceStatus
 from dpone_certify.matrix.run import run_specs
 from dpone_certify.report.partitions import case_metadata
-from dpone_certify.resources import CertifyResource
+from dpone_certify.resources import CertifyResource, DponeResource
 from dpone_certify.runbooks import remediations_for
 from dpone_certify.settings import Profile
 
@@ -46,11 +46,11 @@ __all__ = ["CASES", "RUN_FILE", "matrix_evidence_status", "weakest_profile", "wr
 
 
 def _run_cases(
-    context: dg.AssetExecutionContext, certify: CertifyResource, keys: list[str]
+    context: dg.AssetExecutionContext, certify: CertifyResource, dpone: DponeResource, keys: list[str]
 ) -> tuple[dict[str, CaseRecord], CatalogueDiff]:
     """The selected cases, as the build under test lists them, each record carrying that build's identity (the one
     place a case record gets it). Partitions the build lacks become `case.absent_in_build` records."""
-    adapter = certify.adapter()
+    adapter = dpone.adapter(certify)
     identity = certify.build_identity()
     _version, build_cases = build_catalogue(adapter)
     diff = compare_catalogues(keys, build_cases)
@@ -83,7 +83,10 @@ def _run_cases(
     kinds={"dpone"},
 )
 def source_sink_matrix(
-    context: dg.AssetExecutionContext, certify: CertifyResource, reconciliation_selftest: GateRecord | None
+    context: dg.AssetExecutionContext,
+    certify: CertifyResource,
+    dpone: DponeResource,
+    reconciliation_selftest: GateRecord | None,
 ) -> dg.Output[dict[str, CaseRecord]]:
     """One partition per dpone matrix case. Writes the case's preflight file and `<case_id>__behavior.json`
     (what `dpone ops integration-matrix-report` reads). contract profile: dpone's simulation, UNVERIFIED;
@@ -91,7 +94,7 @@ def source_sink_matrix(
     `reconciliation_selftest` passed."""
     keys = list(context.partition_keys)
     started = time.perf_counter()
-    records, diff = _run_cases(context, certify, keys)
+    records, diff = _run_cases(context, certify, dpone, keys)
     records = harness_unproven(records, reconciliation_selftest, certify.resolved_profile(), context.run_id)
     wall = time.perf_counter() - started
     ordered = [records[k] for k in sorted(records)]
@@ -184,7 +187,10 @@ def source_sink_matrix_verdict(
 
 @dg.asset(group_name=GROUP, backfill_policy=dg.BackfillPolicy.single_run(), kinds={"dpone"})
 def matrix_report(
-    context: dg.AssetExecutionContext, certify: CertifyResource, source_sink_matrix: dict[str, CaseRecord]
+    context: dg.AssetExecutionContext,
+    certify: CertifyResource,
+    dpone: DponeResource,
+    source_sink_matrix: dict[str, CaseRecord],
 ) -> dg.Output[GateRecord]:
     """dpone's integration-matrix-report over the latest record of every case, plus our matrix certification
     report whose evidence_status is computed (PASS only for real, reconciled data movement)."""
@@ -207,7 +213,7 @@ def matrix_report(
     dpone_out = out / "dpone"
     # The body of `dpone ops integration-matrix-report` through its service class: same files and JSON,
     # without the ~3 s import of dpone's whole CLI, which matters for a focused one-case re-run.
-    call = certify.adapter().service(
+    call = dpone.adapter(certify).service(
         "matrix_report",
         "matrix_report",
         {"artifact_dir": str(input_dir), "output_dir": str(dpone_out)},

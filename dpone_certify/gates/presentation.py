@@ -26,6 +26,15 @@ def table(rows: list[dict[str, Any]], types: Mapping[str, str], descriptions: Ma
     )
 
 
+DOMAIN_COLUMNS = ["domain", "status", "artifact", "reason"]
+
+
+def domain_table(rows: list[dict[str, Any]]) -> dg.TableMetadataValue:
+    """The evidence domains of a release producer or gate (its columns, or the default ones when it has none)."""
+    types = {"passed_to_dpone": "bool", "dpone_passed": "bool"}
+    return table(rows, {c: types.get(c, "string") for c in (list(rows[0]) if rows else DOMAIN_COLUMNS)})
+
+
 def blockers_table(remediations: Iterable[Remediation]) -> dg.TableMetadataValue:
     rows = [
         {

@@ -14,22 +14,17 @@ from dpone_certify.certification.matrix_certification import weakest_profile
 from dpone_certify.certification.records import GateRecord
 from dpone_certify.certification.spec import RELEASE_GROUP
 from dpone_certify.gates.common import GROUP, finish, verdict_check
-from dpone_certify.gates.presentation import table
+from dpone_certify.gates.presentation import domain_table
+from dpone_certify.matrix.catalogue import dpone_version
 from dpone_certify.matrix.records import CaseRecord, EvidenceStatus
 from dpone_certify.release import cdc, docs, domains, observability, performance, readiness, reliability, security
 from dpone_certify.release import supply_chain as supply
 from dpone_certify.release.common import DOMAINS_KEY, ProducerResult
 from dpone_certify.release.specs import LOCAL_DOMAIN_GATES, RELEASE, SCANNED
-from dpone_certify.resources import CertifyResource, PostgresResource
+from dpone_certify.resources import CertifyResource, DponeResource, PostgresResource
 
 __all__ = ["RELEASE_ASSETS", "RELEASE_CHECKS", "RELEASE_GROUP", "RELEASE_JOBS", "SCANNED"]
-DOMAIN_COLUMNS = ["domain", "status", "artifact", "reason"]
 _ASSET: dict[str, Any] = {"group_name": RELEASE_GROUP, "backfill_policy": dg.BackfillPolicy.single_run()}
-
-
-def _domain_table(rows: list[dict[str, Any]]) -> dg.TableMetadataValue:
-    types = {"passed_to_dpone": "bool", "dpone_passed": "bool"}
-    return table(rows, {c: types.get(c, "string") for c in (list(rows[0]) if rows else DOMAIN_COLUMNS)})
 
 
 def _producer_record(
@@ -57,7 +52,7 @@ def _producer_record(
         release=certify.release_name(),
         extra={**result.extra, DOMAINS_KEY: {d.name: d.to_json() for d in result.domains}},
     )
-    return finish(certify, record, {"domains": _domain_table(result.domain_rows())})
+    return finish(certify, record, {"domains": domain_table(result.domain_rows())})
 
 
 # ---- domain producers -----------------------------------------------------------------------------------
@@ -89,12 +84,12 @@ LOCAL_DOMAIN_ASSETS = {gate: _local_domain_asset(gate) for gate in LOCAL_DOMAIN_
 
 
 @dg.asset(**_ASSET, kinds={"dpone"})
-def supply_chain_evidence(context: dg.AssetExecutionContext, certify: CertifyResource) -> dg.Output[GateRecord]:
+def supply_chain_evidence(
+    context: dg.AssetExecutionContext, certify: CertifyResource, dpone: DponeResource
+) -> dg.Output[GateRecord]:
     """supply_chain: `dpone supply-chain attest` over the dpone wheel under test (SBOM, provenance, signature)."""
-    from dpone_certify.matrix.catalogue import dpone_version
-
     result = supply.produce(
-        adapter=certify.adapter(),
+        adapter=dpone.adapter(certify),
         out=certify.gate_dir(context.run_id, "supply_chain_evidence"),
         release=certify.release_name(),
         version=dpone_version(),
@@ -108,6 +103,7 @@ def supply_chain_evidence(context: dg.AssetExecutionContext, certify: CertifyRes
 def docs_evidence(
     context: dg.AssetExecutionContext,
     certify: CertifyResource,
+    dpone: DponeResource,
     benchmark_baseline: GateRecord | None,
     run_registry: GateRecord | None,
     lineage_report: GateRecord | None,
@@ -122,7 +118,7 @@ def docs_evidence(
     }
     sections = {name: (rec.artifacts.get("report") if rec else None) for name, rec in upstream.items()}
     result = docs.produce(
-        adapter=certify.adapter(),
+        adapter=dpone.adapter(certify),
         out=certify.gate_dir(context.run_id, "docs_evidence"),
         release=certify.release_name(),
         sections=sections,
@@ -132,25 +128,26 @@ def docs_evidence(
 
 @dg.asset(**_ASSET, kinds={"dpone", "postgres"})
 def reliability_evidence(
-    context: dg.AssetExecutionContext, certify: CertifyResource, postgres: PostgresResource
+    context: dg.AssetExecutionContext, certify: CertifyResource, dpone: DponeResource, postgres: PostgresResource
 ) -> dg.Output[GateRecord]:
     """reliability: observed `dpone orchestrate run` experiments (lock, committed, crash/resume, retries)."""
     out = certify.gate_dir(context.run_id, "reliability_evidence")
     result = reliability.produce(
-        adapter=certify.adapter(), out=out, run_id=context.run_id, engine_factory=postgres.engine
+        adapter=dpone.adapter(certify), out=out, run_id=context.run_id, engine_factory=postgres.engine
     )
     return _producer_record(context, certify, "reliability_evidence", result)
 
 
 @dg.asset(**_ASSET, kinds={"dpone", "prometheus", "opentelemetry"})
 def observability_evidence(
-    context: dg.AssetExecutionContext, certify: CertifyResource, reliability_evidence: GateRecord | None
+    context: dg.AssetExecutionContext,
+    certify: CertifyResource,
+    dpone: DponeResource,
+    reliability_evidence: GateRecord | None,
 ) -> dg.Output[GateRecord]:
     """observability: metrics export of a real run result (by lineage), SLOs, metrics and artifact indexes."""
-    from dpone_certify.matrix.catalogue import dpone_version
-
     result = observability.produce(
-        adapter=certify.adapter(),
+        adapter=dpone.adapter(certify),
         out=certify.gate_dir(context.run_id, "observability_evidence"),
         run_report=reliability_evidence.artifacts.get("run_report") if reliability_evidence else None,
         release=certify.release_name(),
@@ -179,6 +176,7 @@ def cdc_evidence(
 def security_evidence(
     context: dg.AssetExecutionContext,
     certify: CertifyResource,
+    dpone: DponeResource,
     source_sink_matrix: dict[str, CaseRecord],
     **upstream: Any,
 ) -> dg.Output[GateRecord]:
@@ -187,7 +185,7 @@ def security_evidence(
     records = [r for r in upstream.values() if isinstance(r, GateRecord)]
     scan_dirs = [r.output_dir for r in records] + [p for r in records for p in r.artifacts.values()]
     result = security.produce(
-        adapter=certify.adapter(),
+        adapter=dpone.adapter(certify),
         out=certify.gate_dir(context.run_id, "security_evidence"),
         root=certify.root(),
         records=[source_sink_matrix[k] for k in sorted(source_sink_matrix)],
@@ -225,7 +223,7 @@ def _readiness_record(
             "inputs_missing": [i for i, rec in enumerate(inputs) if rec is None],
         },
     )
-    extra_md: dict[str, Any] = {"level": level, "domain_table": _domain_table(outcome.table)}
+    extra_md: dict[str, Any] = {"level": level, "domain_table": domain_table(outcome.table)}
     for name, items in (("warnings", report.warnings if report else []), ("case_missing", case_missing)):
         extra_md.update({name: dg.MetadataValue.md("\n".join(f"- `{i}`" for i in items))} if items else {})
     return finish(certify, record, extra_md)
@@ -242,10 +240,12 @@ def _readiness_asset(gate: str, command: str, wanted: tuple[str, ...], defaults:
         **_ASSET,
         kinds=set(spec.kinds),
     )
-    def _asset(context: dg.AssetExecutionContext, certify: CertifyResource, **upstream: Any) -> dg.Output[GateRecord]:
+    def _asset(
+        context: dg.AssetExecutionContext, certify: CertifyResource, dpone: DponeResource, **upstream: Any
+    ) -> dg.Output[GateRecord]:
         inputs = [upstream.get(name) for name in spec.upstream]
         outcome = readiness.evaluate(
-            adapter=certify.adapter(),
+            adapter=dpone.adapter(certify),
             command=command,
             out=certify.gate_dir(context.run_id, gate),
             release=certify.release_name(),

@@ -19,7 +19,7 @@ from dpone_certify.dpone.models import CertificationPlan
 from dpone_certify.gates.factory import build_gate
 from dpone_certify.gates.full_certification import BUILT
 from dpone_certify.gates.io_manager import EvidenceIOManager
-from dpone_certify.resources import CertifyResource
+from dpone_certify.resources import CertifyResource, DponeResource
 from dpone_certify.runbooks import CatalogueError, parse_catalogue
 
 
@@ -72,7 +72,7 @@ def _defs(*specs: GateSpec) -> dg.Definitions:
     return dg.Definitions(
         assets=[plan.asset, *(b.asset for b in built)],
         asset_checks=[plan.check, *(b.check for b in built)],
-        resources={"certify": CertifyResource(), "io_manager": EvidenceIOManager()},
+        resources={"certify": CertifyResource(), "dpone": DponeResource(), "io_manager": EvidenceIOManager()},
         executor=dg.in_process_executor,
     )
 

@@ -54,35 +54,22 @@ class EngineSetting:
         )
 
 
+def _sql_setting(
+    family: str, prefix: str, *, port: str, database: str, user: str, required: tuple[str, ...] = ("HOST",)
+) -> EngineSetting:
+    """A SQL engine: the same five variables everywhere (a host without default), one compose service."""
+    variables = {"HOST": "", "PORT": port, "DATABASE": database, "USER": user, "PASSWORD": ""}
+    return EngineSetting(family, prefix, variables, required, compose_services=(family,))
+
+
 ENGINE_SETTINGS: dict[str, EngineSetting] = {
-    "postgres": EngineSetting(
-        family="postgres",
-        prefix="DPONE_IT_PG",
-        variables={"HOST": "", "PORT": "5432", "DATABASE": "postgres", "USER": "postgres", "PASSWORD": ""},
-        required=("HOST",),
-        compose_services=("postgres",),
+    "postgres": _sql_setting("postgres", "DPONE_IT_PG", port="5432", database="postgres", user="postgres"),
+    "mysql": _sql_setting("mysql", "DPONE_IT_MYSQL", port="3306", database="test", user="root"),
+    # SQL Server's sa account has no empty or default password: configured means a password too.
+    "mssql": _sql_setting(
+        "mssql", "DPONE_IT_MSSQL", port="1433", database="master", user="sa", required=("HOST", "PASSWORD")
     ),
-    "mysql": EngineSetting(
-        family="mysql",
-        prefix="DPONE_IT_MYSQL",
-        variables={"HOST": "", "PORT": "3306", "DATABASE": "test", "USER": "root", "PASSWORD": ""},
-        required=("HOST",),
-        compose_services=("mysql",),
-    ),
-    "mssql": EngineSetting(
-        family="mssql",
-        prefix="DPONE_IT_MSSQL",
-        variables={"HOST": "", "PORT": "1433", "DATABASE": "master", "USER": "sa", "PASSWORD": ""},
-        required=("HOST", "PASSWORD"),
-        compose_services=("mssql",),
-    ),
-    "clickhouse": EngineSetting(
-        family="clickhouse",
-        prefix="DPONE_IT_CLICKHOUSE",
-        variables={"HOST": "", "PORT": "8123", "DATABASE": "default", "USER": "default", "PASSWORD": ""},
-        required=("HOST",),
-        compose_services=("clickhouse",),
-    ),
+    "clickhouse": _sql_setting("clickhouse", "DPONE_IT_CLICKHOUSE", port="8123", database="default", user="default"),
     "kafka": EngineSetting(
         family="kafka",
         prefix="DPONE_IT_KAFKA",

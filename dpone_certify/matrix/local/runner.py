@@ -77,14 +77,14 @@ class Variant:
     base: str | None = None  # a deployment variant: the variant whose configuration it repeats
 
     def configuration(self) -> dict[str, Any]:
-        return {
-            "precreate_target": self.precreate_target,
-            "delta_size_threshold": self.delta_size_threshold,
-            "distinct_backfill_ids": self.distinct_backfill_ids,
-            "bootstrap_full_refresh": self.bootstrap_full_refresh,
-            "dpone_env": dict(self.dpone_env),
-            "deployment_variant_of": self.base,
-        }
+        """Every field but the variant's names, as its record states them: a new setting cannot be left out."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _VARIANT_NAMES}
+        out["dpone_env"] = dict(self.dpone_env)
+        out["deployment_variant_of"] = out.pop("base")
+        return out
+
+
+_VARIANT_NAMES = frozenset({"name", "tag", "description"})
 
 
 # Technical columns a strategy requires of its target (docs/load-strategies.md, "Strategy support matrix"), with
@@ -1213,11 +1213,7 @@ class _Reconciler:
 
     def _null_empty(self, stage: str, comparison: reconcile.Comparison, *, apply: bool) -> None:
         e, a = comparison.expected_null_empty, comparison.actual_null_empty
-        lost = {
-            col: {"expected": e[col], "actual": a.get(col, {})}
-            for col in e
-            if a.get(col, {}).get("empty", 0) < e[col]["empty"] and a.get(col, {}).get("null", 0) > e[col]["null"]
-        }
+        lost = reconcile.empty_strings_lost(comparison)
         self.run.report.setdefault("empty_string_preservation", {})[stage] = {
             "columns_checked": len(e),
             "columns_losing_empty_strings": lost,
@@ -1233,34 +1229,35 @@ class _Reconciler:
             self.run.block("correctness.empty_string_to_null")
 
     def _type_fidelity(self, dst_types: dict[str, reconcile.ColumnType]) -> dict[str, Any]:
+        # The same judgement as the reconciliation's findings (`reconcile.type_changes`), with the declared types.
+        changed = reconcile.type_changes(self.cols, self.src_types, dst_types)
+        unfaithful = {name for names in changed.values() for name in names}
         columns: list[dict[str, Any]] = []
-        findings: dict[tuple[str, str], dict[str, Any]] = {}
         for col in self.cols:
-            src_t = self.src_types.get(col.name)
-            dst_t = dst_types.get(col.name)
+            src_t, dst_t = self.src_types.get(col.name), dst_types.get(col.name)
             if src_t is None:
                 continue
-            dst_short = dst_t.short if dst_t else "missing"
-            faithful = dst_t is not None and reconcile.type_faithful(src_t.short, dst_t.short)
             columns.append(
                 {
                     "column": col.name,
                     "source_type": src_t.data_type,
                     "target_type": dst_t.data_type if dst_t else None,
-                    "faithful": faithful,
+                    "faithful": col.name not in unfaithful,
                 }
             )
-            if not faithful:
-                f = findings.setdefault((src_t.short, dst_short), {"from": src_t.short, "to": dst_short, "columns": []})
-                f["columns"].append(col.name)
-                f.setdefault("source_declared_types", [])
-                if src_t.data_type not in f["source_declared_types"]:
-                    f["source_declared_types"].append(src_t.data_type)
-        out = list(findings.values())
-        for f in out:
-            f.update(type_root_cause(self.src.family, f["from"], f["to"], f["source_declared_types"]))
+        out: list[dict[str, Any]] = []
+        for (src_short, dst_short), names in changed.items():
+            declared = list(dict.fromkeys(self.src_types[name].data_type for name in names))
+            f: dict[str, Any] = {
+                "from": src_short,
+                "to": dst_short,
+                "columns": names,
+                "source_declared_types": declared,
+            }
+            f.update(type_root_cause(self.src.family, src_short, dst_short, declared))
             f["variant"] = self.run.variant.name
             f["deployment"] = {"source": self.src.label, "sink": self.dst.label}
+            out.append(f)
         return {"columns": columns, "findings": out}
 
     def _sample_keys(self, comparison: reconcile.Comparison) -> list[int]:
