@@ -223,13 +223,13 @@ class CertifyResource(dg.ConfigurableResource):
 
 class DponeResource(dg.ConfigurableResource):
     """dpone, the system under test: builds the adapter every gate calls through, for the build and timeout of
-    the run's `certify` settings. (Its fork server is started at run start by CertifyResource.)"""
-
-    dpone_python: str | None = Field(default=None, description="default: $DPONE_CERTIFY_DPONE_PYTHON or this one")
+    the run's `certify` settings. (Its fork server is started at run start by CertifyResource.) It has no build
+    setting of its own: the build under test is named once, in `certify`, so the gates and the build identity on
+    their records cannot disagree."""
 
     def adapter(self, certify: CertifyResource) -> DponeAdapter:
         return DponeAdapter(
-            python=certify.build_python() or self.dpone_python or settings.env_dpone_python(),
+            python=certify.build_python() or settings.env_dpone_python(),
             timeout_seconds=certify.timeout(),
             secrets=secret_values_from_env(),
         )

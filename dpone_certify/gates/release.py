@@ -15,7 +15,6 @@ from dpone_certify.certification.records import GateRecord
 from dpone_certify.certification.spec import RELEASE_GROUP
 from dpone_certify.gates.common import GROUP, finish, verdict_check
 from dpone_certify.gates.presentation import domain_table
-from dpone_certify.matrix.catalogue import dpone_version
 from dpone_certify.matrix.records import CaseRecord, EvidenceStatus
 from dpone_certify.release import cdc, docs, domains, observability, performance, readiness, reliability, security
 from dpone_certify.release import supply_chain as supply
@@ -92,7 +91,7 @@ def supply_chain_evidence(
         adapter=dpone.adapter(certify),
         out=certify.gate_dir(context.run_id, "supply_chain_evidence"),
         release=certify.release_name(),
-        version=dpone_version(),
+        version=certify.build_identity().dpone_version,  # the build under test's, not this process's
         wheel=certify.dpone_wheel,
         check_installed=not certify.dpone_python,
     )
@@ -151,7 +150,7 @@ def observability_evidence(
         out=certify.gate_dir(context.run_id, "observability_evidence"),
         run_report=reliability_evidence.artifacts.get("run_report") if reliability_evidence else None,
         release=certify.release_name(),
-        version=dpone_version(),
+        version=certify.build_identity().dpone_version,  # the build under test's, not this process's
         profile=certify.resolved_profile().value,
         run_id=context.run_id,
     )
