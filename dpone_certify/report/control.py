@@ -43,7 +43,14 @@ class ControlComparison(BaseModel):
 
     @property
     def counts_line(self) -> str:
-        shown = [f"{self.counts[k]} {w}" for k, w in COUNT_WORDS.items() if self.counts.get(k)]
+        # Cases neither build ran for real (no engine here) are coverage, not a failed comparison: said apart.
+        uncovered = sum(
+            c.verdict is Verdict.NOT_COMPARED and c.candidate_status == c.control_status == "not_covered"
+            for c in self.cases
+        )
+        counts = {**self.counts, Verdict.NOT_COMPARED.value: self.counts.get(Verdict.NOT_COMPARED.value, 0) - uncovered}
+        shown = [f"{counts[k]} {w}" for k, w in COUNT_WORDS.items() if counts.get(k)]
+        shown += [f"{uncovered} not covered by either build here"] if uncovered else []
         return ", ".join(shown) or "no case compared"
 
     @property

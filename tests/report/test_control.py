@@ -59,6 +59,12 @@ def test_a_comparison_reads_out_regressions_first(tmp_path: Path) -> None:
             case_id="a__x", verdict=Verdict.STILL_PASSING, candidate_status="passed", control_status="passed"
         ),
         CaseComparison(
+            case_id="c__x", verdict=Verdict.NOT_COMPARED, candidate_status="not_covered", control_status="not_covered"
+        ),
+        CaseComparison(
+            case_id="d__x", verdict=Verdict.NOT_COMPARED, candidate_status="passed", control_status="absent_in_build"
+        ),
+        CaseComparison(
             case_id="b__x",
             verdict=Verdict.REGRESSION,
             candidate_status="failed",
@@ -86,9 +92,10 @@ def test_a_comparison_reads_out_regressions_first(tmp_path: Path) -> None:
     )
     c = control.load(tmp_path, RUN)
     assert c is not None and c.problem is None and c.control == "unknown"
-    assert c.counts_line == "1 regression, 1 still passing"
+    counts = "1 regression, 1 still passing, 1 not compared, 1 not covered by either build here"
+    assert c.counts_line == counts
     first, second = control.summary_lines(c)
-    assert first == "vs control unknown: 1 regression, 1 still passing"
+    assert first == f"vs control unknown: {counts}"
     assert second == f"  change impact: {change.summary}" and "mssql" in second
     md = "\n".join(control.render_markdown(c))
     assert md.index("b__x") < md.index("a__x")  # the regression heads the table
