@@ -28,12 +28,6 @@ def test_a_failed_answer_without_blockers_gets_the_gates_not_passed(tmp_path: Pa
 
 def test_ops_argv_and_artifact_files_are_in_the_gates_folder(tmp_path: Path) -> None:
     inputs = _inputs(tmp_path)
-    assert ops(inputs, "certification-suite", "--suite-id", "s") == [
-        "ops",
-        "certification-suite",
-        "--output-dir",
-        str(tmp_path),
-        "--suite-id",
-        "s",
-    ]
+    argv = ops(inputs, "artifact-index", "--release", "r1")
+    assert argv == ["ops", "artifact-index", "--output-dir", str(tmp_path), "--release", "r1"]
     assert CERTIFICATION_SUITE.artifact_paths(inputs) == {"report": str(tmp_path / "certification_suite.json")}
