@@ -116,7 +116,7 @@ class GateSpec:
     # ---- a dpone gate (None: hand-written asset; the fields below apply to a gate with a command) ------
     command: DponeCommand | None = None
     # artifact -> its file in the gate's folder, known before the call (the judge may name others)
-    artifacts: Mapping[str, str] = field(default_factory=dict, hash=False)
+    artifacts: Mapping[str, str] = field(default_factory=dict, hash=False)  # a dict: keeps the spec hashable
     summary: str | Callable[[GateInputs], str] = ""
     partial_inputs: bool = False  # call dpone even when some upstream is missing (argv reports the gaps)
     records_release: bool = False  # the record carries the release name
