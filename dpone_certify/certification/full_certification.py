@@ -11,7 +11,15 @@ from pathlib import Path
 
 from dpone_certify.certification.evidence_case import case_rows, pick_evidence_case, split_case_id
 from dpone_certify.certification.run_result import build_run_result
-from dpone_certify.certification.spec import GateInputs, GateSpec, InputMissing, Judgement
+from dpone_certify.certification.spec import (
+    DponeCommand,
+    GateInputs,
+    GateSpec,
+    InputMissing,
+    Judgement,
+    blockers_or,
+    ops,
+)
 from dpone_certify.dpone.models import (
     ArtifactIndex,
     CertificationPlan,
@@ -35,16 +43,14 @@ def _run_tag(inputs: GateInputs) -> str:
 # ---- certification_plan --------------------------------------------------------------------------------
 def _plan_argv(inputs: GateInputs) -> list[str]:
     profile = inputs.settings.resolved_profile()
-    return [
-        "ops",
+    return ops(
+        inputs,
         "certification-automation-plan",
-        "--output-dir",
-        str(inputs.out),
         "--profile",
         profile.dpone_profile,
         "--row-count",
         str(inputs.settings.row_count),
-    ]
+    )
 
 
 def _plan_judge(inputs: GateInputs, plan: CertificationPlan) -> Judgement:
@@ -68,10 +74,8 @@ CERTIFICATION_PLAN = GateSpec(
     "that this graph does not model, so a new gate in dpone cannot be skipped silently.",
     plan_steps=(),  # the plan itself
     scanned=False,  # the plan holds no run evidence
-    argv=_plan_argv,
-    answer=CertificationPlan,
-    judge=_plan_judge,
-    artifacts=lambda i: {"report": str(i.out / "certification_automation_plan.json")},
+    command=DponeCommand(argv=_plan_argv, answer=CertificationPlan, judge=_plan_judge),
+    artifacts={"report": "certification_automation_plan.json"},
     summary=lambda i: f"dpone's plan for profile `{i.settings.resolved_profile().dpone_profile}`.",
     judges_settings_profile=True,
 )
@@ -99,7 +103,7 @@ def _registry_argv(inputs: GateInputs) -> list[str]:
     out = inputs.out
     result_path = out / "run_result.json"
     atomic_write_json(result_path, build_run_result(inputs.run_id, inputs.record("matrix_report")), durable=False)
-    argv = ["ops", "run-registry", "--output-dir", str(out), "--run-result", str(result_path)]
+    argv = ops(inputs, "run-registry", "--run-result", str(result_path))
     artifacts = [
         ("matrix_report", "matrix_report", "report"),
         ("matrix_certification", "matrix_report", "matrix_certification"),
@@ -131,10 +135,8 @@ RUN_REGISTRY = GateSpec(
     description="dpone's run registry entry for this certification run, with the real matrix report and benchmark.",
     upstream=("matrix_report", "benchmark_baseline"),
     indexed=True,
-    argv=_registry_argv,
-    answer=RunRegistryEntry,
-    judge=_registry_judge,
-    artifacts=lambda i: {"run_result": str(i.out / "run_result.json")},
+    command=DponeCommand(argv=_registry_argv, answer=RunRegistryEntry, judge=_registry_judge),
+    artifacts={"run_result": "run_result.json"},
     summary="Run registry entry of this certification run; its run result is built from the matrix records.",
 )
 
@@ -142,11 +144,9 @@ RUN_REGISTRY = GateSpec(
 # ---- lineage_report ------------------------------------------------------------------------------------
 def _lineage_argv(inputs: GateInputs) -> list[str]:
     entry = inputs.record("run_registry").extra.get("entry_path") or str(inputs.out / "run_registry_entry.missing.json")
-    return [
-        "ops",
+    return ops(
+        inputs,
         "lineage-export",
-        "--output-dir",
-        str(inputs.out),
         "--run-registry-entry",
         entry,
         "--namespace",
@@ -155,7 +155,7 @@ def _lineage_argv(inputs: GateInputs) -> list[str]:
         f"{NAMESPACE}=source_sink_matrix",
         "--output",
         f"{NAMESPACE}=matrix_report",
-    ]
+    )
 
 
 def _lineage_judge(inputs: GateInputs, report: LineageReport) -> Judgement:
@@ -171,10 +171,8 @@ LINEAGE_REPORT = GateSpec(
     plan_steps=("lineage_export",),
     kinds=frozenset({"dpone", "openlineage"}),
     indexed=True,
-    argv=_lineage_argv,
-    answer=LineageReport,
-    judge=_lineage_judge,
-    artifacts=lambda i: {"report": str(i.out / "lineage_report.json")},
+    command=DponeCommand(argv=_lineage_argv, answer=LineageReport, judge=_lineage_judge),
+    artifacts={"report": "lineage_report.json"},
     summary="OpenLineage event of this certification run (exported from the run registry entry).",
 )
 
@@ -242,13 +240,8 @@ EVIDENCE_BUNDLE = GateSpec(
     "and judges that UNVERIFIED report, so this gate cannot pass with 0.88 whatever the profile.",
     upstream=("matrix_report",),
     indexed=True,
-    argv=_bundle_argv,
-    answer=EvidenceBundle,
-    judge=_bundle_judge,
-    artifacts=lambda i: {
-        "report": str(i.out / "ops_evidence_bundle.json"),
-        "data_contract": str(i.out / "data_contract_report.json"),
-    },
+    command=DponeCommand(argv=_bundle_argv, answer=EvidenceBundle, judge=_bundle_judge),
+    artifacts={"report": "ops_evidence_bundle.json", "data_contract": "data_contract_report.json"},
     summary=lambda i: (
         f"Evidence bundle for `{i.state['case_id']}` ({i.state['rows']} sample rows checked against the contract)."
     ),
@@ -279,9 +272,7 @@ def _strategy_judge(inputs: GateInputs, stdout: StrategyBundleStdout) -> Judgeme
         bundle = StrategyBundle.model_validate_json(bundle_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return Judgement(blockers=["artifact.invalid_json"], artifacts={"report": str(bundle_path)})
-    blockers = list(bundle.blockers)
-    if not bundle.passed and not blockers:
-        blockers.append("strategy_bundle.not_passed")
+    blockers = blockers_or(bundle.passed, bundle.blockers, "strategy_bundle.not_passed")
     return Judgement(blockers=blockers, artifacts={"report": str(bundle_path)})
 
 
@@ -292,10 +283,8 @@ STRATEGY_CERTIFICATION_BUNDLE = GateSpec(
     upstream=("matrix_report", "benchmark_baseline"),
     trust_gate=True,
     indexed=True,
-    argv=_strategy_argv,
-    answer=StrategyBundleStdout,
-    judge=_strategy_judge,
-    artifacts=lambda i: {"report": str(i.out / "strategy_certification_bundle.json")},
+    command=DponeCommand(argv=_strategy_argv, answer=StrategyBundleStdout, judge=_strategy_judge),
+    artifacts={"report": "strategy_certification_bundle.json"},
     summary="Strategy certification bundle over the matrix certification report and the benchmark.",
 )
 
@@ -315,7 +304,7 @@ SUITE_INPUTS = {
 
 
 def _suite_argv(inputs: GateInputs) -> list[str]:
-    argv = ["ops", "certification-suite", "--output-dir", str(inputs.out), "--suite-id", _run_tag(inputs)]
+    argv = ops(inputs, "certification-suite", "--suite-id", _run_tag(inputs))
     for name, (flag, require, artifact) in SUITE_INPUTS.items():
         path = inputs.artifact(name, artifact)
         if path is None:
@@ -326,23 +315,14 @@ def _suite_argv(inputs: GateInputs) -> list[str]:
     return argv
 
 
-def _suite_judge(inputs: GateInputs, suite: CertificationSuite) -> Judgement:
-    blockers = list(suite.blockers)
-    if not suite.passed and not suite.blockers:
-        blockers.append("certification_suite.not_passed")
-    return Judgement(blockers=blockers)
-
-
 CERTIFICATION_SUITE = GateSpec(
     name="certification_suite",
     description="dpone's certification suite over everything upstream produced, every evidence kind required.",
     upstream=tuple(SUITE_INPUTS),
     trust_gate=True,
     indexed=True,
-    argv=_suite_argv,
-    answer=CertificationSuite,
-    judge=_suite_judge,
-    artifacts=lambda i: {"report": str(i.out / "certification_suite.json")},
+    command=DponeCommand(argv=_suite_argv, answer=CertificationSuite),  # judged by the suite's own verdict
+    artifacts={"report": "certification_suite.json"},
     summary="dpone's certification suite with benchmark, lineage, evidence bundle and strategy bundle required.",
     partial_inputs=True,
 )
@@ -350,7 +330,7 @@ CERTIFICATION_SUITE = GateSpec(
 
 # ---- artifact_index ------------------------------------------------------------------------------------
 def _index_argv(inputs: GateInputs) -> list[str]:
-    argv = ["ops", "artifact-index", "--output-dir", str(inputs.out), "--release", inputs.settings.release_name()]
+    argv = ops(inputs, "artifact-index", "--release", inputs.settings.release_name())
     # The run's lineage: the records handed between gates, the plan, the matrix's case records.
     lineage = inputs.settings.layout(inputs.run_id).lineage_root
     argv += ["--root", str(lineage)] if lineage.is_dir() else []
@@ -367,10 +347,8 @@ def _index_judge(inputs: GateInputs, index: ArtifactIndex) -> Judgement:
     failed = [i for i in index.items if i.passed is False]
     failed_types = sorted({i.artifact_type or Path(i.path).name for i in failed})
     blockers = [f"artifact_index.item_failed:{kind}" for kind in failed_types]
-    if not index.passed and not failed:
-        blockers.append("artifact_index.not_passed")
     return Judgement(
-        blockers=blockers,
+        blockers=blockers_or(index.passed, blockers, "artifact_index.not_passed"),
         metrics={
             "artifacts": float(index.total_artifacts),
             "bytes": float(index.total_bytes),
@@ -398,10 +376,8 @@ ARTIFACT_INDEX = GateSpec(
     description="dpone's artifact index over the output folders of exactly the gates this certification consumed.",
     upstream=tuple(s.name for s in _BEFORE_INDEX if s.indexed),  # every gate marked `indexed`, in graph order
     trust_gate=True,
-    argv=_index_argv,
-    answer=ArtifactIndex,
-    judge=_index_judge,
-    artifacts=lambda i: {"report": str(i.out / "artifact_index.json")},
+    command=DponeCommand(argv=_index_argv, answer=ArtifactIndex, judge=_index_judge),
+    artifacts={"report": "artifact_index.json"},
     summary="Index (sha256, size, trust verdict) of every artifact the consumed gates wrote.",
     partial_inputs=True,
     records_release=True,

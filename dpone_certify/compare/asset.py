@@ -11,7 +11,6 @@ with both builds where the candidate adds finding classes, or throughput below t
 """
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
@@ -21,15 +20,17 @@ from dpone_certify.compare.classify import CaseComparison, Throughput, Verdict, 
 from dpone_certify.compare.impact import ImpactReport, impact
 from dpone_certify.dpone.identity import IdentityError, read_files
 from dpone_certify.dpone.interpreter import InterpreterError
-from dpone_certify.gates.common import finish, input_missing
+from dpone_certify.gates.common import Evaluation, finish, input_missing, remediation_metadata, verdict_check
 from dpone_certify.gates.io_manager import write_json_atomic
 from dpone_certify.matrix.catalogue import CatalogueError, build_catalogue
 from dpone_certify.matrix.records import CaseRecord, EvidenceStatus
 from dpone_certify.matrix.run import run_specs
 from dpone_certify.resources import CertifyResource
+from dpone_certify.runbooks import remediations_for
 
 GATE = "release_comparison"
 GROUP = "release"
+ERROR = dg.AssetCheckSeverity.ERROR
 
 
 def _impact(certify: CertifyResource, control_adapter: Any, candidates: list[CaseRecord]) -> ImpactReport | None:
@@ -189,43 +190,32 @@ def release_comparison(
     return finish(certify, record, {"comparison": dg.MetadataValue.md(markdown), "cases": json.dumps(counts)})
 
 
-@dg.asset_check(  # type: ignore[arg-type]
-    asset=dg.AssetKey(GATE),
-    name="verdict",
-    blocking=False,
-    description="No case the control build passes fails with the candidate, and no throughput loss beyond the "
-    "noise band. Without a control build (a release job run without control_*) it warns instead of failing.",
-)
-def release_comparison_verdict(
-    context: dg.AssetCheckExecutionContext, certify: CertifyResource
-) -> Iterator[dg.AssetCheckResult]:
-    from dpone_certify.gates.common import GateFailed, load_run_record
-    from dpone_certify.gates.presentation import gate_metadata
-    from dpone_certify.runbooks import remediations_for, render_markdown
-
-    record = load_run_record(certify, context.run.run_id, GATE)
+def _verdict(certify: CertifyResource, run_id: str, record: GateRecord | None) -> Evaluation:
+    # Always required (dpone's plan knows nothing of this gate), but without a control build nothing was compared.
     if record is None:
-        yield dg.AssetCheckResult(passed=False, description=f"{GATE} left no record in this run")
-        raise GateFailed(f"{GATE}: no record in run {context.run.run_id}")
+        return Evaluation(
+            False, ERROR, f"{GATE} left no record in this run", fails_run=f"{GATE}: no record in run {run_id}"
+        )
     if record.blockers == ["comparison.no_control"]:
-        yield dg.AssetCheckResult(
-            passed=False,
-            severity=dg.AssetCheckSeverity.WARN,
-            description="no control build was given: nothing was compared (set control_python, control_wheel or "
+        return Evaluation(
+            False,
+            dg.AssetCheckSeverity.WARN,
+            "no control build was given: nothing was compared (set control_python, control_wheel or "
             "control_version, or `dpone-certify run --control-version X.Y.Z`)",
         )
-        return
-    metadata = gate_metadata(record)
-    remediations = remediations_for(record.blockers, gate=GATE)
-    metadata["remediation"] = dg.MetadataValue.md(render_markdown(remediations) if remediations else "none")
-    description = (
-        record.summary[:1000]
-        if record.passed
-        else f"{len(record.blockers)} regression(s): " + ", ".join(record.blockers[:5])
-    )
-    yield dg.AssetCheckResult(passed=record.passed, description=description, metadata=metadata)
-    if not record.passed:
-        raise GateFailed(f"{GATE}: {description}")
+    metadata = remediation_metadata(record, remediations_for(record.blockers, gate=GATE))
+    if record.passed:
+        return Evaluation(True, ERROR, record.summary[:1000], metadata)
+    description = f"{len(record.blockers)} regression(s): " + ", ".join(record.blockers[:5])
+    return Evaluation(False, ERROR, description, metadata, fails_run=f"{GATE}: {description}")
+
+
+release_comparison_verdict = verdict_check(
+    GATE,
+    "No case the control build passes fails with the candidate, and no throughput loss beyond the noise band. "
+    "Without a control build (a release job run without control_*) it warns instead of failing.",
+    _verdict,
+)
 
 
 COMPARISON_ASSETS = [release_comparison]

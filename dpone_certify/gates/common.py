@@ -2,7 +2,8 @@
 verdict check every gate carries. The factory (`gates.factory`) and the hand-written assets both use it."""
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,19 @@ from dpone_certify.evidence.atomic import atomic_write_json
 from dpone_certify.gates.presentation import evidence_label, gate_metadata, reproduce_hint
 from dpone_certify.matrix.records import EvidenceStatus
 from dpone_certify.resources import CertifyResource
-from dpone_certify.runbooks import remediations_for, render_markdown
+from dpone_certify.runbooks import Remediation, remediations_for, render_markdown
 
 GROUP = FULL_CERTIFICATION_GROUP
-__all__ = ["GROUP", "PLAN_STEP_TO_ASSET", "RECORD_FILE", "GateFailed", "finish", "input_missing", "verdict_check"]
+__all__ = [
+    "GROUP",
+    "PLAN_STEP_TO_ASSET",
+    "RECORD_FILE",
+    "Evaluation",
+    "GateFailed",
+    "finish",
+    "input_missing",
+    "verdict_check",
+]
 
 
 class GateFailed(Exception):
@@ -154,46 +164,92 @@ def compose_record(
     return record
 
 
-def no_record(gate: str, run_id: str, severity: dg.AssetCheckSeverity, required: bool) -> Iterator[dg.AssetCheckResult]:
-    """A verdict check's evaluation when `gate` left no record in run `run_id`; raises (after yielding) if required."""
-    yield dg.AssetCheckResult(
+def severity(required: bool) -> dg.AssetCheckSeverity:
+    return dg.AssetCheckSeverity.ERROR if required else dg.AssetCheckSeverity.WARN
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What a verdict check reports; `fails_run`: the message of the GateFailed raised after it is recorded."""
+
+    passed: bool
+    severity: dg.AssetCheckSeverity
+    description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    fails_run: str | None = None
+
+
+# How one gate's verdict check reads its record of this run (None: the gate left none) into its evaluation.
+CheckJudge = Callable[[CertifyResource, str, GateRecord | None], Evaluation]
+
+
+def no_record(gate: str, run_id: str, required: bool) -> Evaluation:
+    """The evaluation when `gate` left no record in run `run_id`; it fails the run if the gate is required."""
+    return Evaluation(
         passed=False,
-        severity=severity,
+        severity=severity(required),
         description=f"{gate} left no record in this run; it was not materialized or crashed before writing.",
         metadata={"reproduce": dg.MetadataValue.text(reproduce_hint(gate))},
+        fails_run=f"{gate}: no record in run {run_id}" if required else None,
     )
-    if required:
-        raise GateFailed(f"{gate}: no record in run {run_id}")
 
 
-def verdict_check(gate: str, description: str) -> dg.AssetChecksDefinition:
-    """The ERROR-severity verdict of one gate.
+def remediation_metadata(record: GateRecord, remediations: list[Remediation]) -> dict[str, Any]:
+    """The gate's UI metadata and the remediation of each of its blockers."""
+    metadata = gate_metadata(record)
+    metadata["remediation"] = dg.MetadataValue.md(render_markdown(remediations) if remediations else "none")
+    return metadata
+
+
+def _describe(gate: str, record: GateRecord) -> str:
+    if not record.passed:
+        return f"{gate} failed with {len(record.blockers)} blocker(s): {', '.join(record.blockers[:5])}"
+    warnings = f"; warnings: {', '.join(record.warnings)}" if record.warnings else ""
+    return f"{gate} passed; evidence {evidence_label(record.evidence_status)}{warnings}"
+
+
+def record_verdict(gate: str, record: GateRecord, required: bool, description: str | None = None) -> Evaluation:
+    """A gate's verdict from its record: passed, or failed with its blockers (or `description` instead), with
+    the remediations; a failed required gate fails the run."""
+    remediations = remediations_for(record.blockers, gate=gate)
+    description = _describe(gate, record) if description is None else description
+    metadata = remediation_metadata(record, remediations)
+    metadata["unknown_blockers"] = sum(1 for r in remediations if not r.known)
+    fails = not record.passed and required
+    return Evaluation(
+        passed=record.passed,
+        severity=severity(required),
+        description=description,
+        metadata=metadata,
+        fails_run=f"{description}. Remediation is in the check's metadata." if fails else None,
+    )
+
+
+def plan_verdict(gate: str) -> CheckJudge:
+    """The common judge: required as dpone's certification plan says (`is_required`)."""
+
+    def judge(certify: CertifyResource, run_id: str, record: GateRecord | None) -> Evaluation:
+        required = is_required(certify, run_id, gate)
+        return no_record(gate, run_id, required) if record is None else record_verdict(gate, record, required)
+
+    return judge
+
+
+def verdict_check(gate: str, description: str, judge: CheckJudge | None = None) -> dg.AssetChecksDefinition:
+    """The `verdict` check of one gate: `judge` (default `plan_verdict`) reads the gate's record of this run.
 
     Non-blocking on purpose, so every downstream gate still runs and reports (as dpone's own chain does); when
-    a required gate fails, the check records its evaluation and then raises, which fails the run, so
-    `dagster asset materialize` exits non-zero (a failing non-blocking check alone would leave it at 0)."""
+    the evaluation says so (a required gate failed), the check records it and then raises, which fails the run,
+    so `dagster asset materialize` exits non-zero (a failing non-blocking check alone would leave it at 0)."""
+    read = judge or plan_verdict(gate)
 
     # A generator check (yield the evaluation, then raise) is supported at run time; the stubs only know returns.
     @dg.asset_check(asset=dg.AssetKey(gate), name="verdict", blocking=False, description=description)  # type: ignore[arg-type]
     def _check(context: dg.AssetCheckExecutionContext, certify: CertifyResource) -> Iterator[dg.AssetCheckResult]:
-        record = load_run_record(certify, context.run.run_id, gate)
-        required = is_required(certify, context.run.run_id, gate)
-        severity = dg.AssetCheckSeverity.ERROR if required else dg.AssetCheckSeverity.WARN
-        if record is None:
-            yield from no_record(gate, context.run.run_id, severity, required)
-            return
-        remediations = remediations_for(record.blockers, gate=gate)
-        status = evidence_label(record.evidence_status)
-        if record.passed:
-            description = f"{gate} passed; evidence {status}"
-            description += f"; warnings: {', '.join(record.warnings)}" if record.warnings else ""
-        else:
-            description = f"{gate} failed with {len(record.blockers)} blocker(s): {', '.join(record.blockers[:5])}"
-        metadata = gate_metadata(record)
-        metadata["remediation"] = dg.MetadataValue.md(render_markdown(remediations) if remediations else "none")
-        metadata["unknown_blockers"] = sum(1 for r in remediations if not r.known)
-        yield dg.AssetCheckResult(passed=record.passed, severity=severity, description=description, metadata=metadata)
-        if not record.passed and required:
-            raise GateFailed(f"{description}. Remediation is in the check's metadata.")
+        run_id = context.run.run_id
+        e = read(certify, run_id, load_run_record(certify, run_id, gate))
+        yield dg.AssetCheckResult(passed=e.passed, severity=e.severity, description=e.description, metadata=e.metadata)
+        if e.fails_run:
+            raise GateFailed(e.fails_run)
 
     return _check

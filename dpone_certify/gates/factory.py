@@ -31,7 +31,8 @@ def run_spec(
     spec: GateSpec, run_id: str, certify: CertifyResource, dpone: DponeResource, records: dict[str, GateRecord | None]
 ) -> GateRecord:
     """Everything a dpone gate does, outside Dagster's decorators (so tests and other builders can call it)."""
-    assert spec.argv is not None and spec.answer is not None and spec.judge is not None, spec.name
+    command = spec.command
+    assert command is not None, f"{spec.name} is hand-written"
     if not spec.partial_inputs:
         absent = next((name for name, rec in records.items() if rec is None), None)
         if absent is not None:
@@ -45,16 +46,16 @@ def run_spec(
         return compose_record(run_id, certify, spec.name, inputs.present, blockers=crashed, out=out, call=None,
                               artifacts={}, summary=summary)  # fmt: skip
     try:
-        argv = spec.argv(inputs)
+        argv = command.argv(inputs)
     except InputMissing as exc:
         return input_missing(run_id, certify, spec.name, exc.upstream)
     call = dpone.adapter(certify).cli(spec.name, [*argv, "--format", "json"])
     blockers: list[str] = [*crashed, *inputs.state.get("blockers", [])]
     judgement = Judgement()
     try:
-        answer = call.parse(spec.answer)
+        answer = call.parse(command.answer)
         inputs.state["payload"] = call.payload
-        judgement = spec.judge(inputs, answer)
+        judgement = command.judge(inputs, answer)
     except DponeCallError as exc:
         blockers.append(exc.blocker)
     blockers += [b for b in judgement.blockers if b not in blockers]
@@ -66,7 +67,7 @@ def run_spec(
         blockers=blockers,
         out=out,
         call=call,
-        artifacts={**spec.artifacts(inputs), **judgement.artifacts},
+        artifacts={**spec.artifact_paths(inputs), **judgement.artifacts},
         summary=judgement.summary or spec.summary_for(inputs),
         metrics=judgement.metrics,
         extra={**inputs.state.get("extra", {}), **judgement.extra},

@@ -9,18 +9,15 @@ the gate records that it did not run (NOT_COVERED, not required, WARN) and never
 engine code, so the contract run does not get slower.
 """
 
-from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 
 from dpone_certify.certification.records import GateRecord
 from dpone_certify.evidence.atomic import atomic_write_json
-from dpone_certify.gates.common import GROUP, GateFailed, finish, load_run_record, no_record
-from dpone_certify.gates.presentation import evidence_label, gate_metadata
+from dpone_certify.gates.common import GROUP, Evaluation, finish, no_record, record_verdict, verdict_check
 from dpone_certify.matrix.records import CaseRecord, CaseStatus, EvidenceStatus
 from dpone_certify.resources import CertifyResource
-from dpone_certify.runbooks import remediations_for, render_markdown
 from dpone_certify.settings import Profile
 
 GATE = "reconciliation_selftest"
@@ -28,16 +25,22 @@ UNPROVEN = "harness.unproven"
 NOT_APPLICABLE = "selftest.not_applicable"
 
 
-def _not_applicable(run_id: str, certify: CertifyResource, profile: Profile) -> GateRecord:
+def _record(run_id: str, certify: CertifyResource, profile: Profile, **fields: Any) -> GateRecord:
+    """This gate's record in run `run_id`, with its output folder."""
     return GateRecord(
-        gate=GATE,
-        run_id=run_id,
-        profile=profile,
+        gate=GATE, run_id=run_id, profile=profile, output_dir=str(certify.gate_dir(run_id, GATE)), **fields
+    )
+
+
+def _not_applicable(run_id: str, certify: CertifyResource, profile: Profile) -> GateRecord:
+    return _record(
+        run_id,
+        certify,
+        profile,
         evidence_status=EvidenceStatus.NOT_COVERED,
         passed=False,
         required=False,
         blockers=[NOT_APPLICABLE],
-        output_dir=str(certify.gate_dir(run_id, GATE)),
         summary=(
             "Not run: under the contract profile dpone's simulation moves no data and our reconciliation judges "
             "nothing, so there is no instrument to prove. The self-test runs under the local and live profiles, "
@@ -66,10 +69,10 @@ def reconciliation_selftest(context: dg.AssetExecutionContext, certify: CertifyR
     atomic_write_json(report_path, report, durable=False)
     blockers = result.blockers()
     legs = [leg.name for leg in result.legs if not leg.error]
-    record = GateRecord(
-        gate=GATE,
-        run_id=context.run_id,
-        profile=profile,
+    record = _record(
+        context.run_id,
+        certify,
+        profile,
         evidence_status=EvidenceStatus.PASS if result.passed else EvidenceStatus.FAIL,
         passed=result.passed,
         blockers=blockers,
@@ -90,7 +93,6 @@ def reconciliation_selftest(context: dg.AssetExecutionContext, certify: CertifyR
             + "".join(f" Not run: {leg} ({why})." for leg, why in result.skipped.items())
             + ("" if result.passed else " Every local case of this run is harness.unproven.")
         ),
-        output_dir=str(out),
         extra={
             "ran": True,
             "missed_by_class": result.missed_by_class(),
@@ -101,35 +103,21 @@ def reconciliation_selftest(context: dg.AssetExecutionContext, certify: CertifyR
     return finish(certify, record)
 
 
-@dg.asset_check(  # type: ignore[arg-type]
-    asset=reconciliation_selftest,
-    name="verdict",
-    blocking=False,
-    description="The reconciliation caught every seeded corruption with its class and passed its exact copy; "
-    "not required (WARN) where it does not apply (contract profile).",
-)
-def reconciliation_selftest_verdict(
-    context: dg.AssetCheckExecutionContext, certify: CertifyResource
-) -> Iterator[dg.AssetCheckResult]:
-    record = load_run_record(certify, context.run.run_id, GATE)
+def _verdict(certify: CertifyResource, run_id: str, record: GateRecord | None) -> Evaluation:
+    # Required where it applies (the record says; without one, the profile): dpone's plan knows nothing of it.
     required = record.required if record else certify.resolved_profile() is not Profile.CONTRACT
-    severity = dg.AssetCheckSeverity.ERROR if required else dg.AssetCheckSeverity.WARN
     if record is None:
-        yield from no_record(GATE, context.run.run_id, severity, required)
-        return
-    remediations = remediations_for(record.blockers, gate=GATE)
-    if record.passed:
-        description = f"{GATE} passed; evidence {evidence_label(record.evidence_status)}"
-    elif not required:
-        description = f"{GATE} did not run (not required here): {record.summary}"
-    else:
-        description = f"{GATE} failed with {len(record.blockers)} blocker(s): {', '.join(record.blockers[:5])}"
-    metadata: dict[str, Any] = gate_metadata(record)
-    metadata["remediation"] = dg.MetadataValue.md(render_markdown(remediations) if remediations else "none")
-    metadata["unknown_blockers"] = sum(1 for r in remediations if not r.known)
-    yield dg.AssetCheckResult(passed=record.passed, severity=severity, description=description, metadata=metadata)
-    if not record.passed and required:
-        raise GateFailed(f"{description}. Remediation is in the check's metadata.")
+        return no_record(GATE, run_id, required)
+    not_run = None if record.passed or required else f"{GATE} did not run (not required here): {record.summary}"
+    return record_verdict(GATE, record, required, not_run)
+
+
+reconciliation_selftest_verdict = verdict_check(
+    GATE,
+    "The reconciliation caught every seeded corruption with its class and passed its exact copy; not required "
+    "(WARN) where it does not apply (contract profile).",
+    _verdict,
+)
 
 
 def harness_unproven(

@@ -12,7 +12,7 @@ import dagster as dg
 
 from dpone_certify.certification.keys import COMPARISON_GATES, FULL_CERTIFICATION_GATES
 from dpone_certify.certification.records import GateRecord
-from dpone_certify.gates.common import GROUP, finish, load_run_record
+from dpone_certify.gates.common import GROUP, Evaluation, finish, verdict_check
 from dpone_certify.gates.matrix import CASES
 from dpone_certify.matrix.records import CaseRecord, EvidenceStatus
 from dpone_certify.report import certification, history, partitions
@@ -137,31 +137,23 @@ def certification_report(context: dg.AssetExecutionContext, certify: CertifyReso
     return finish(certify, record, extra)
 
 
-@dg.asset_check(  # type: ignore[arg-type]
-    asset=certification_report,
-    name="verdict",
-    blocking=False,
-    description="The certification verdict: passes only when CERTIFIED (every required gate ran and passed on "
-    "real evidence). WARN severity: the failing gates already fail the run; this check restates them.",
-)
-def certification_report_verdict(
-    context: dg.AssetCheckExecutionContext, certify: CertifyResource
-) -> Iterator[dg.AssetCheckResult]:
-    record = load_run_record(certify, context.run.run_id, REPORT_ASSET)
+def _verdict(certify: CertifyResource, run_id: str, record: GateRecord | None) -> Evaluation:
+    # WARN, never failing the run: the failing gates already fail it; this check restates them.
     if record is None:
-        yield dg.AssetCheckResult(
-            passed=False, severity=dg.AssetCheckSeverity.WARN, description="the report was not written in this run"
-        )
-        return
-    yield dg.AssetCheckResult(
-        passed=record.passed,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=record.summary[:1000],
-        metadata={
-            "verdict": str(record.extra.get("verdict")),
-            "report_html": dg.MetadataValue.path(record.artifacts["report"]),
-        },
-    )
+        return Evaluation(False, dg.AssetCheckSeverity.WARN, "the report was not written in this run")
+    metadata = {
+        "verdict": str(record.extra.get("verdict")),
+        "report_html": dg.MetadataValue.path(record.artifacts["report"]),
+    }
+    return Evaluation(record.passed, dg.AssetCheckSeverity.WARN, record.summary[:1000], metadata)
+
+
+certification_report_verdict = verdict_check(
+    REPORT_ASSET,
+    "The certification verdict: passes only when CERTIFIED (every required gate ran and passed on real evidence). "
+    "WARN severity: the failing gates already fail the run; this check restates them.",
+    _verdict,
+)
 
 
 # Partitioned asset checks are a preview feature of Dagster 1.13: chosen because they show a verdict per

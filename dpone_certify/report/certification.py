@@ -23,7 +23,7 @@ from dpone_certify.certification.labels import UNVERIFIED_LABEL
 from dpone_certify.certification.layout import EvidenceLayout
 from dpone_certify.report import control as control_section
 from dpone_certify.report import history
-from dpone_certify.report.render import GateSection, _write_text, collect
+from dpone_certify.report.render import GateSection, _write_text, collect, md_gate_table, md_table
 from dpone_certify.report.svg import line_chart
 from dpone_certify.runbooks import remediation_for
 from dpone_certify.secrets import redact
@@ -643,6 +643,26 @@ def render_html(report: CertificationReport) -> str:
 # ---- Markdown -----------------------------------------------------------------------------------------
 
 
+def _grid_row(grid: StrategyGrid) -> tuple[object, ...]:
+    n = Counter(c.outcome for c in grid.cells.values())
+    changes = Counter(c.change for c in grid.cells.values() if c.change)
+    return (
+        grid.strategy,
+        n["passed"],
+        n["unverified"],
+        n["failed"],
+        n["not_covered"],
+        n["error"],
+        changes["regression"],
+        changes["fixed"],
+    )
+
+
+def _trend_row(s: history.RunSummary) -> tuple[str, ...]:
+    gs = f"{s.gate_seconds:.1f}" if s.gate_seconds is not None else ""
+    return f"`{s.run_id[:8]}`", f"{s.time:%Y-%m-%d %H:%M}", f"{s.pass_rate:.0%}", f"{s.coverage:.0%}", gs
+
+
 def render_markdown(report: CertificationReport) -> str:
     lines = [
         f"# dpone certification report: run `{report.run_id}`",
@@ -656,18 +676,8 @@ def render_markdown(report: CertificationReport) -> str:
     ]
     if report.why:
         lines += ["", "Why:", "", *[f"- {w}" for w in report.why]]
-    lines += [
-        "",
-        "## Gates, in graph order",
-        "",
-        "| gate | status | required | evidence | blockers |",
-        "|---|---|---|---|---|",
-    ]
-    for g in report.gates:
-        lines.append(
-            f"| `{g.gate}` | {g.status} | {'yes' if g.required else 'no'} | {g.evidence_status or 'none'} "
-            f"| {len(g.blockers)} |"
-        )
+    lines += ["", "## Gates, in graph order", ""]
+    lines += md_gate_table(report.gates, "status", lambda g: g.status, lambda g: g.evidence_status or "none")
     if report.coverage:
         c = report.coverage
         lines += [
@@ -688,20 +698,11 @@ def render_markdown(report: CertificationReport) -> str:
             *control_section.render_markdown(report.control),
         ]
     if report.grids:
-        lines += [
-            "",
-            "## Matrix per strategy",
-            "",
-            "| strategy | passed | UNVERIFIED | failed | not covered | error | regressions | fixed |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for grid in report.grids:
-            n = Counter(c.outcome for c in grid.cells.values())
-            changes = Counter(c.change for c in grid.cells.values() if c.change)
-            lines.append(
-                f"| {grid.strategy} | {n['passed']} | {n['unverified']} | {n['failed']} | {n['not_covered']} | "
-                f"{n['error']} | {changes['regression']} | {changes['fixed']} |"
-            )
+        lines += ["", "## Matrix per strategy", ""]
+        lines += md_table(
+            ("strategy", "passed", "UNVERIFIED", "failed", "not covered", "error", "regressions", "fixed"),
+            map(_grid_row, report.grids),
+        )
     lines += ["", "## Findings per case, grouped by remediation", ""]
     if not report.findings:
         lines.append("No case finding.")
@@ -731,18 +732,8 @@ def render_markdown(report: CertificationReport) -> str:
     else:
         lines += ["```", history.render_delta(d), "```"]
     if len(report.trends) >= 2:
-        lines += [
-            "",
-            "## Trends (this profile only, oldest first)",
-            "",
-            "| run | time | pass rate | coverage | gate s |",
-            "|---|---|---|---|---|",
-        ]
-        for s in report.trends:
-            gs = f"{s.gate_seconds:.1f}" if s.gate_seconds is not None else ""
-            lines.append(
-                f"| `{s.run_id[:8]}` | {s.time:%Y-%m-%d %H:%M} | {s.pass_rate:.0%} | {s.coverage:.0%} | {gs} |"
-            )
+        lines += ["", "## Trends (this profile only, oldest first)", ""]
+        lines += md_table(("run", "time", "pass rate", "coverage", "gate s"), map(_trend_row, report.trends))
     chain = report.chain
     lines += [
         "",

@@ -334,6 +334,10 @@ class Delta(BaseModel):
     coverage_b: tuple[int, int] = (0, 0)
     throughput: list[ThroughputChange] = Field(default_factory=list)
 
+    @classmethod
+    def not_comparable(cls, run_a: str, run_b: str, reason: str) -> Delta:
+        return cls(run_a=run_a, run_b=run_b, profile=None, comparable=False, reason=reason)
+
     @property
     def coverage_change(self) -> int:
         return self.coverage_b[0] - self.coverage_a[0]
@@ -374,22 +378,11 @@ def delta(root: Path, run_a: str, run_b: str, *, noise_factor: float = 2.0) -> D
     rows_b = [r for r in cases if r["run_id"] == run_b]
     for run_id, rows in ((run_a, rows_a), (run_b, rows_b)):
         if not rows:
-            return Delta(
-                run_a=run_a,
-                run_b=run_b,
-                profile=None,
-                comparable=False,
-                reason=f"run {run_id} has no history under {history_dir(root)}",
-            )
+            return Delta.not_comparable(run_a, run_b, f"run {run_id} has no history under {history_dir(root)}")
     profiles = {rows_a[0]["profile"], rows_b[0]["profile"]}
     if len(profiles) > 1:
-        return Delta(
-            run_a=run_a,
-            run_b=run_b,
-            profile=None,
-            comparable=False,
-            reason=f"different profiles ({rows_a[0]['profile']} vs {rows_b[0]['profile']}): never judged together",
-        )
+        why = f"different profiles ({rows_a[0]['profile']} vs {rows_b[0]['profile']}): never judged together"
+        return Delta.not_comparable(run_a, run_b, why)
     profile = profiles.pop()
     out_a, out_b = _outcomes(rows_a), _outcomes(rows_b)
     common = sorted(set(out_a) & set(out_b))

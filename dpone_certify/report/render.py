@@ -12,7 +12,7 @@ import contextlib
 import html
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -292,6 +292,15 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def md_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    """The lines of a Markdown table (cells as given: escape free text with `_cell`)."""
+
+    def row(cells: Sequence[object]) -> str:
+        return "| " + " | ".join(str(c) for c in cells) + " |"
+
+    return [row(header), "|" + "---|" * len(header), *(row(r) for r in rows)]
+
+
 def _md_remediation(item: Remediation) -> list[str]:
     source = f"catalogue entry `{item.pattern}`" if item.known else "no catalogue entry: generic triage"
     lines = [f"#### `{item.blocker}`", "", f"{item.meaning} ({source})", ""]
@@ -302,6 +311,23 @@ def _md_remediation(item: Remediation) -> list[str]:
     if item.do_not:
         lines += ["Do not:", "", *[f"- {x}" for x in item.do_not], ""]
     return lines
+
+
+def md_gate_table(
+    gates: Iterable[GateSection],
+    status_column: str,
+    status: Callable[[GateSection], str],
+    evidence: Callable[[GateSection], str],
+) -> list[str]:
+    """The table of gates both reports show, each wording the status and the evidence its own way."""
+    header = ("gate", status_column, "required", "evidence", "blockers")
+    rows = [(f"`{g.gate}`", status(g), "yes" if g.required else "no", evidence(g), len(g.blockers)) for g in gates]
+    return md_table(header, rows)
+
+
+def _case_row(c: dict[str, Any]) -> tuple[str, ...]:
+    detail = ", ".join(c["blockers"]) or (c.get("reason") or "")
+    return f"`{c['case_id']}`", c["status"], c["evidence_status"], _cell(detail)[:300]
 
 
 def render_markdown(report: RunReport) -> str:
@@ -322,18 +348,8 @@ def render_markdown(report: RunReport) -> str:
             f"> **Evidence is UNVERIFIED** for some gates: {UNVERIFIED_LABEL}. A pass on such evidence is not "
             "proof that data moved; certify with the `local` or `live` profile for real evidence.",
         ]
-    lines += [
-        "",
-        "## Verdict per gate",
-        "",
-        "| gate | verdict | required | evidence | blockers |",
-        "|---|---|---|---|---|",
-    ]
-    for s in report.gates:
-        lines.append(
-            f"| `{s.gate}` | {_verdict_word(s)} | {'yes' if s.required else 'no'} | {_cell(s.evidence_label)} "
-            f"| {len(s.blockers)} |"
-        )
+    lines += ["", "## Verdict per gate", ""]
+    lines += md_gate_table(report.gates, "verdict", _verdict_word, lambda s: _cell(s.evidence_label))
     if report.matrix:
         m = report.matrix
         lines += [
@@ -346,10 +362,7 @@ def render_markdown(report: RunReport) -> str:
             + ", ".join(f"{k} {v}" for k, v in sorted(m.by_evidence.items())),
         ]
         if m.not_passed:
-            lines += ["", "| case | status | evidence | blockers / reason |", "|---|---|---|---|"]
-            for c in m.not_passed:
-                detail = ", ".join(c["blockers"]) or (c.get("reason") or "")
-                lines.append(f"| `{c['case_id']}` | {c['status']} | {c['evidence_status']} | {_cell(detail)[:300]} |")
+            lines += ["", *md_table(("case", "status", "evidence", "blockers / reason"), map(_case_row, m.not_passed))]
             if m.not_passed_total > len(m.not_passed):
                 lines.append(f"\n... and {m.not_passed_total - len(m.not_passed)} more in `{m.path}`")
     failing = [s for s in report.gates if not s.passed]

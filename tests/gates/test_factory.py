@@ -14,7 +14,7 @@ from dpone_certify.certification import keys
 from dpone_certify.certification.full_certification import FULL_CERTIFICATION
 from dpone_certify.certification.layout import EvidenceLayout
 from dpone_certify.certification.records import GateRecord
-from dpone_certify.certification.spec import GateInputs, GateSpec, Judgement
+from dpone_certify.certification.spec import DponeCommand, GateInputs, GateSpec, Judgement
 from dpone_certify.dpone.models import CertificationPlan
 from dpone_certify.gates.factory import build_gate
 from dpone_certify.gates.full_certification import BUILT
@@ -40,19 +40,19 @@ TOY = GateSpec(
     upstream=("certification_plan",),
     plan_steps=("plan_echo_step",),
     indexed=True,
-    argv=_argv,
-    answer=CertificationPlan,
-    judge=_judge,
-    artifacts=lambda i: {"report": str(i.out / "certification_automation_plan.json")},
+    command=DponeCommand(argv=_argv, answer=CertificationPlan, judge=_judge),
+    artifacts={"report": "certification_automation_plan.json"},
     summary="dpone's plan, asked again.",
 )
 BROKEN = GateSpec(
     name="plan_broken",
     description="a dpone call with arguments dpone rejects",
     upstream=("certification_plan",),
-    argv=lambda i: ["ops", "certification-automation-plan", "--no-such-flag"],
-    answer=CertificationPlan,
-    judge=_judge,
+    command=DponeCommand(
+        argv=lambda i: ["ops", "certification-automation-plan", "--no-such-flag"],
+        answer=CertificationPlan,
+        judge=_judge,
+    ),
 )
 
 REMEDIATION = """
