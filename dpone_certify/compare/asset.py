@@ -25,7 +25,7 @@ from dpone_certify.gates.io_manager import write_json_atomic
 from dpone_certify.matrix.catalogue import CatalogueError, build_catalogue
 from dpone_certify.matrix.records import CaseRecord, EvidenceStatus
 from dpone_certify.matrix.run import run_specs
-from dpone_certify.resources import CertifyResource
+from dpone_certify.resources import CertifyResource, DponeResource
 from dpone_certify.runbooks import remediations_for
 
 GATE = "release_comparison"
@@ -33,11 +33,11 @@ GROUP = "release"
 ERROR = dg.AssetCheckSeverity.ERROR
 
 
-def _impact(certify: CertifyResource, control_adapter: Any, candidates: list[CaseRecord]) -> ImpactReport | None:
+def _impact(candidate_adapter: Any, control_adapter: Any, candidates: list[CaseRecord]) -> ImpactReport | None:
     from dpone_certify.matrix.local.engines import ENGINE_SETTINGS
 
     try:
-        cand_files = read_files(certify.adapter())
+        cand_files = read_files(candidate_adapter)
         ctrl_files = read_files(control_adapter)
     except IdentityError:
         return None
@@ -48,6 +48,7 @@ def _impact(certify: CertifyResource, control_adapter: Any, candidates: list[Cas
         covered_engines={r.source for r in covered} | {r.sink for r in covered},
         covered_strategies={r.strategy for r in covered},
         how_to_enable={family: s.how_to_enable() for family, s in ENGINE_SETTINGS.items()},
+        hints={family: s.enable_hint() for family, s in ENGINE_SETTINGS.items()},
     )
 
 
@@ -71,7 +72,10 @@ def _markdown(rows: list[CaseComparison], counts: dict[str, int], header: str, i
 
 @dg.asset(group_name=GROUP, backfill_policy=dg.BackfillPolicy.single_run(), kinds={"dpone"})
 def release_comparison(
-    context: dg.AssetExecutionContext, certify: CertifyResource, source_sink_matrix: dict[str, CaseRecord]
+    context: dg.AssetExecutionContext,
+    certify: CertifyResource,
+    dpone: DponeResource,
+    source_sink_matrix: dict[str, CaseRecord],
 ) -> dg.Output[GateRecord]:
     """Every case of this run, candidate vs control: regression, fixed, still failing (same or different
     findings), still passing; throughput ratio with its noise band; which changed files the cases exercised."""
@@ -105,7 +109,7 @@ def release_comparison(
         _version, control_cases = build_catalogue(control_adapter)
     except (IdentityError, InterpreterError, CatalogueError, ValueError) as exc:
         return finish(certify, _failed("comparison.control_unavailable", f"The control build cannot run: {exc}"))
-    candidate_adapter = certify.adapter()
+    candidate_adapter = dpone.adapter(certify)
     _cv, candidate_cases = build_catalogue(candidate_adapter)
     specs = {
         "control": [control_cases[r.case_id] for r in candidates if r.case_id in control_cases],
@@ -143,7 +147,7 @@ def release_comparison(
             continue
         rows.append(compare_case(runs["candidate"][r.case_id], control_runs))
     counts = summarize(rows)
-    change = _impact(certify, control_adapter, candidates)
+    change = _impact(candidate_adapter, control_adapter, candidates)
     blockers = [f"comparison.regression:{c.case_id}" for c in rows if c.verdict is Verdict.REGRESSION]
     # Worse while failing either way: finding classes the control did not have (e.g. rows lost on top of a
     # type-fidelity finding both builds share) fail the check too.

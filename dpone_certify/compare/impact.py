@@ -89,7 +89,10 @@ def impact(
     covered_engines: Iterable[str],
     covered_strategies: Iterable[str],
     how_to_enable: Mapping[str, str] | None = None,
+    hints: Mapping[str, str] | None = None,
 ) -> ImpactReport:
+    """`how_to_enable` (engine -> the full instructions) goes into the report; `hints` (engine -> a few words,
+    e.g. the variable to set) into the one-line summary the terminal prints."""
     ran_engines, ran_strategies = set(covered_engines), set(covered_strategies)
     files = []
     for path, change in changed_files(candidate, control):
@@ -117,7 +120,9 @@ def impact(
         )
         summary = f"{lead}; {len(files) - len(not_exercised)} exercised by this certification (shared code included)"
         if missing:
-            summary += f"; not covered here: {', '.join(missing)} (enable with: {'; '.join(enable.values())})"
+            short = [(hints or {}).get(e) for e in missing]
+            how = ", ".join(h for h in short if h) if all(short) else "the comparison report says how to enable them"
+            summary += f"; not covered here: {', '.join(missing)} ({how})"
     return ImpactReport(
         changed_files=len(files),
         by_engine=dict(by_engine),

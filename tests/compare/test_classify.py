@@ -83,7 +83,8 @@ def test_change_impact_maps_files_to_engines_and_coverage() -> None:
         control,
         covered_engines={"postgres"},
         covered_strategies={"full_refresh"},
-        how_to_enable={"mssql": "set DPONE_IT_MSSQL_HOST", "clickhouse": "set DPONE_IT_CLICKHOUSE_HOST"},
+        how_to_enable={"mssql": "start mssql and set DPONE_IT_MSSQL_HOST", "clickhouse": "start it, set ..."},
+        hints={"mssql": "set DPONE_IT_MSSQL_HOST", "clickhouse": "set DPONE_IT_CLICKHOUSE_HOST"},
     )
     by_path = {f.path: f for f in report.files}
     assert report.changed_files == 4
@@ -91,9 +92,12 @@ def test_change_impact_maps_files_to_engines_and_coverage() -> None:
     assert by_path["dpone/version.py"].exercised == "shared"
     # a postgres file of another strategy than the ones that ran is not exercised
     assert by_path["dpone/runtime/sinks/strategies/postgres/postgres_increment_append.py"].exercised == "no"
-    assert report.not_covered_engines == {
-        "clickhouse": "set DPONE_IT_CLICKHOUSE_HOST",
-        "mssql": "set DPONE_IT_MSSQL_HOST",
+    assert report.not_covered_engines == {  # the full instructions, for the report
+        "clickhouse": "start it, set ...",
+        "mssql": "start mssql and set DPONE_IT_MSSQL_HOST",
     }
-    assert "not covered here: clickhouse, mssql" in report.summary
+    # the summary (one terminal line) names the engines and the variable to set
+    assert report.summary.endswith(
+        "not covered here: clickhouse, mssql (set DPONE_IT_CLICKHOUSE_HOST, set DPONE_IT_MSSQL_HOST)"
+    )
     assert impact(control, control, covered_engines=(), covered_strategies=()).changed_files == 0

@@ -45,6 +45,10 @@ class EngineSetting:
             for suffix, default in self.variables.items()
         }
 
+    def enable_hint(self) -> str:
+        """A few words for a one-line summary, e.g. `set DPONE_IT_MSSQL_HOST`."""
+        return "set " + " and ".join(f"{self.prefix}_{s}" for s in self.required)
+
     def how_to_enable(self) -> str:
         names = ", ".join(f"{self.prefix}_{s}" + (f" (default {d})" if d else "") for s, d in self.variables.items())
         services = " ".join(self.compose_services)
