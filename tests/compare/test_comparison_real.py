@@ -21,6 +21,13 @@ CASE = "postgres_to_postgres__full_refresh"
 SELECTION = ["reconciliation_selftest", "source_sink_matrix", "release_comparison"]
 
 
+def _local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **settings: object) -> tuple[Path, dict[str, object]]:
+    """The evidence root and run config of a small local-profile run on the embedded PostgreSQL."""
+    monkeypatch.delenv("DPONE_IT_PG_HOST", raising=False)
+    root = tmp_path / "evidence"
+    return root, {"profile": "local", "evidence_root": str(root), "row_count": 300, **settings}
+
+
 def record_blockers(run_dir: Path) -> list[str]:
     record = json.loads((run_dir / "release_comparison" / "gate_record.json").read_text(encoding="utf-8"))
     return list(record["blockers"])
@@ -35,15 +42,12 @@ def _comparison(root: Path, run_id: str) -> dict:  # type: ignore[type-arg]
 def test_a_build_that_drops_a_row_per_load_fails_the_comparison(
     damaged_python: Path, tmp_path: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("DPONE_IT_PG_HOST", raising=False)
-    root = tmp_path / "evidence"
-    config = {
-        "profile": "local",
-        "evidence_root": str(root),
-        "row_count": 300,
-        "dpone_python": str(damaged_python),
-        "control_python": sys.executable,  # the real 0.88.0, isolated like the candidate
-    }
+    root, config = _local(
+        tmp_path,
+        monkeypatch,
+        dpone_python=str(damaged_python),
+        control_python=sys.executable,  # the real 0.88.0, isolated like the candidate
+    )
     # with the report: it runs after the comparison and shows what the build changed
     result = materialize(instance, [*SELECTION, "certification_report"], cases=[CASE], config=config)
     check = checks_by_asset(result)["release_comparison"]
@@ -85,15 +89,7 @@ def test_a_build_that_drops_a_row_per_load_fails_the_comparison(
 def test_real_pair_new_against_old(
     old_python: Path, tmp_path: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("DPONE_IT_PG_HOST", raising=False)
-    root = tmp_path / "evidence"
-    config = {
-        "profile": "local",
-        "evidence_root": str(root),
-        "row_count": 300,
-        "control_python": str(old_python),
-        "comparison_repeats": 1,
-    }
+    root, config = _local(tmp_path, monkeypatch, control_python=str(old_python), comparison_repeats=1)
     result = materialize(instance, SELECTION, cases=[CASE], config=config)
     data = _comparison(root, result.run_id)
     assert data["candidate"]["dpone_version"] == "0.88.0" and data["control"]["dpone_version"] == "0.87.4"
