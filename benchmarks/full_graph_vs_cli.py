@@ -9,7 +9,7 @@ With `--before REV` the same graph and re-run of the code location as it was at 
 change of the code location's structure (e.g. the gate factory against REV 320344f, the hand-written assets) is
 reported as an after/before ratio on one machine.
 
-    .venv/bin/python benchmarks/full_graph_vs_cli.py [--rows 10000] [--repeat 1] [--before REV]
+    .venv/bin/python benchmarks/full_graph_vs_cli.py [--rows 10000] [--repeat 1] [--before REV [--after REV]]
 
 Writes benchmarks/results/full_graph.json. Reported as ratios; nothing here is asserted by the test suite."""
 
@@ -326,8 +326,12 @@ def ours(work: Path, rows: int, env: dict[str, str], src: Path = REPO) -> dict[s
     env = {**env, "PYTHONPATH": str(src), "DPONE_CERTIFY_EVIDENCE_ROOT": str(work / "evidence")}
     where = subprocess.run(
         [sys.executable, "-c", "import dpone_certify; print(dpone_certify.__file__)"],
-        env=env, capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()  # fmt: skip (cwd as the measured commands': `python -c` puts it first on sys.path)
     if not Path(where).resolve().is_relative_to(src.resolve()):
         raise SystemExit(f"the code location under test is imported from {where}, not from {src}")
     config = json.dumps({"resources": {"certify": {"config": {"row_count": rows}}}})
@@ -374,13 +378,14 @@ def extract(rev: str, into: Path) -> Path:
     return into
 
 
-def before_after(work: Path, rows: int, env: dict[str, str], rev: str) -> dict[str, object]:
-    """Full graph and focused re-run at `rev` and now, interleaved before, after, after, before."""
-    src = extract(rev, work / "before-src")
+def before_after(work: Path, rows: int, env: dict[str, str], rev: str, after: str | None) -> dict[str, object]:
+    """Full graph and focused re-run at `rev` and at `after` (default: this work tree), interleaved before,
+    after, after, before."""
+    src = {"before": extract(rev, work / "before-src"), "after": extract(after, work / "after-src") if after else REPO}
     sides: dict[str, list[dict[str, object]]] = {"before": [], "after": []}
     for i, side in enumerate(("before", "after", "after", "before")):
         (work / f"{i}").mkdir()
-        sides[side].append(ours(work / f"{i}", rows, env, src if side == "before" else REPO))
+        sides[side].append(ours(work / f"{i}", rows, env, src[side]))
 
     def mean(side: str, what: str) -> float:
         walls = [float(r[what]["wall_seconds"]) for r in sides[side]]  # type: ignore[index]
@@ -396,6 +401,7 @@ def before_after(work: Path, rows: int, env: dict[str, str], rev: str) -> dict[s
 
     return {
         "rev": rev,
+        "after": after or "work tree",
         "runs": sides,
         "noise_full_graph": spread("full_graph"),
         "noise_focused": spread("focused_rerun"),
@@ -409,6 +415,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--before", metavar="REV", help="also measure the code location at this git revision")
+    parser.add_argument("--after", metavar="REV", help="with --before: compare with this revision, not the work tree")
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     env["PYTHONPATH"] = str(REPO)
@@ -426,7 +433,7 @@ def main() -> None:
                 "ratio_full_graph": round(mine["full_graph"]["wall_seconds"] / ref["wall_seconds"], 3),  # type: ignore[index]
             }
             if args.before:
-                run["before_after"] = before_after(work / "before-after", args.rows, env, args.before)
+                run["before_after"] = before_after(work / "before-after", args.rows, env, args.before, args.after)
             runs.append(run)
     result = {
         "rows": args.rows,
@@ -452,7 +459,7 @@ def main() -> None:
         if "before_after" in run:
             ba = run["before_after"]
             print(
-                f"after/before {ba['rev']} (interleaved): full graph {ba['ratio_full_graph_after_over_before']}, ",
+                f"{ba['after']} / {ba['rev']} (interleaved): full graph {ba['ratio_full_graph_after_over_before']}, ",
                 end="",
             )
             print(f"focused re-run {ba['ratio_focused_after_over_before']} ", end="")
