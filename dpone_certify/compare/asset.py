@@ -20,8 +20,8 @@ from dpone_certify.compare.classify import CaseComparison, Throughput, Verdict, 
 from dpone_certify.compare.impact import ImpactReport, impact
 from dpone_certify.dpone.identity import IdentityError, read_files
 from dpone_certify.dpone.interpreter import InterpreterError
+from dpone_certify.evidence.atomic import atomic_write_json
 from dpone_certify.gates.common import Evaluation, finish, input_missing, remediation_metadata, verdict_check
-from dpone_certify.gates.io_manager import write_json_atomic
 from dpone_certify.matrix.catalogue import CatalogueError, build_catalogue
 from dpone_certify.matrix.records import CaseRecord, EvidenceStatus
 from dpone_certify.matrix.run import run_specs
@@ -160,7 +160,7 @@ def release_comparison(
     header = f"candidate {candidate_id.label} vs control {control_id.label}"
     impact_summary = change.summary if change else "unavailable (a build could not list its files)"
     report = out / "release_comparison.json"
-    write_json_atomic(
+    atomic_write_json(
         report,
         {
             "run_id": context.run_id,

@@ -28,12 +28,6 @@ _MODELS: dict[str, type[BaseModel]] = {"CaseRecord": CaseRecord, "GateRecord": G
 PLAN = "certification_plan"
 
 
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Kept for callers written before the one writer: `evidence.atomic.atomic_write_json`, without fsync (these
-    records are re-derivable, and 237 fsyncs per matrix run cost seconds)."""
-    atomic_write_json(path, payload, durable=False)
-
-
 def _dump(record: BaseModel, consumed_from: str | None = None) -> dict[str, Any]:
     payload: dict[str, Any] = {"model": type(record).__name__, "data": record.model_dump(mode="json")}
     if consumed_from:
@@ -90,12 +84,14 @@ class EvidenceIOManager(dg.ConfigurableIOManager):
             return
         layout = self._certify(context).layout(context.run_id)
         name = self._name(context.asset_key)
+        # Lineage records are written atomically but not fsynced (durable=False): they are re-derivable from
+        # the gate records, and 237 fsyncs per matrix run cost seconds.
         if context.has_asset_partitions:
             # A partitioned asset returns {partition_key: record} for the partitions of this run.
             for key, record in obj.items():
-                write_json_atomic(layout.lineage_path(name, key), _dump(record))
+                atomic_write_json(layout.lineage_path(name, key), _dump(record), durable=False)
         else:
-            write_json_atomic(layout.lineage_path(name), _dump(obj))
+            atomic_write_json(layout.lineage_path(name), _dump(obj), durable=False)
 
     def load_input(self, context: dg.InputContext) -> Any:
         certify = self._certify(context)
@@ -110,13 +106,13 @@ class EvidenceIOManager(dg.ConfigurableIOManager):
             loaded = {key: load_record(there.lineage_path(name, key), context.log) for key in keys}
             records = {key: rec for key, rec in loaded.items() if rec is not None}
             for key, rec in records.items() if source != run_id else ():
-                write_json_atomic(here.lineage_path(name, key), _dump(rec, consumed_from=source))
+                atomic_write_json(here.lineage_path(name, key), _dump(rec, consumed_from=source), durable=False)
             if source and source != run_id:
                 self._import_plan(certify, here, source, context)
             return records
         record = load_record(certify.layout(source).lineage_path(name), context.log) if source else None
         if record is not None and source is not None and source != run_id:
-            write_json_atomic(here.lineage_path(name), _dump(record, consumed_from=source))
+            atomic_write_json(here.lineage_path(name), _dump(record, consumed_from=source), durable=False)
             self._import_plan(certify, here, source, context)
         return record
 
@@ -148,7 +144,7 @@ class EvidenceIOManager(dg.ConfigurableIOManager):
             return
         plan = load_record(path, context.log)
         if plan is not None:
-            write_json_atomic(here.lineage_path(PLAN), _dump(plan, consumed_from=source))
+            atomic_write_json(here.lineage_path(PLAN), _dump(plan, consumed_from=source), durable=False)
 
 
 def indexed_as_written(layout: EvidenceLayout, path: Path) -> bool:
