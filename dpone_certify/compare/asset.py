@@ -11,6 +11,7 @@ with both builds where the candidate adds finding classes, or throughput below t
 """
 
 import json
+import sys
 from typing import Any
 
 import dagster as dg
@@ -18,7 +19,8 @@ import dagster as dg
 from dpone_certify.certification.records import GateRecord
 from dpone_certify.compare.classify import CaseComparison, Throughput, Verdict, compare_case, summarize
 from dpone_certify.compare.impact import ImpactReport, impact
-from dpone_certify.dpone.identity import IdentityError, read_files
+from dpone_certify.dpone.adapter import DponeAdapter
+from dpone_certify.dpone.identity import IdentityError, read_files, read_identity
 from dpone_certify.dpone.interpreter import InterpreterError
 from dpone_certify.evidence.atomic import atomic_write_json
 from dpone_certify.gates.common import Evaluation, finish, input_missing, remediation_metadata, verdict_check
@@ -27,6 +29,7 @@ from dpone_certify.matrix.records import CaseRecord, EvidenceStatus
 from dpone_certify.matrix.run import run_specs
 from dpone_certify.resources import CertifyResource, DponeResource
 from dpone_certify.runbooks import remediations_for
+from dpone_certify.secrets import secret_values_from_env
 
 GATE = "release_comparison"
 GROUP = "release"
@@ -116,11 +119,23 @@ def release_comparison(
         "candidate": [candidate_cases[r.case_id] for r in candidates if r.case_id in candidate_cases],
     }
     runs: dict[str, dict[str, list[CaseRecord]]] = {"candidate": {r.case_id: [r] for r in candidates}, "control": {}}
-    # candidate (the matrix's run), then control, control, candidate: ABBA over the whole selection.
-    order = ["control"] + (["control", "candidate"] if certify.comparison_repeats >= 2 else [])
+    repeats = certify.comparison_repeats >= 2
+    repeat_adapter, repeat_id = candidate_adapter, candidate_id
+    if candidate_id.interpreter != control_id.interpreter:
+        # The matrix ran the candidate in this process's fork server; the control runs in its own interpreter and
+        # pays an interpreter start and dpone's import per call. Throughput is compared within one mode only, so
+        # the candidate's repeat runs isolated too (this python), between two control runs: A B A.
+        repeat_adapter = DponeAdapter(
+            python=sys.executable, timeout_seconds=certify.timeout(), secrets=secret_values_from_env()
+        )
+        repeat_id = read_identity(repeat_adapter)
+        order = ["control"] + (["candidate", "control"] if repeats else [])
+    else:
+        # candidate (the matrix's run), then control, control, candidate: ABBA over the whole selection.
+        order = ["control"] + (["control", "candidate"] if repeats else [])
     for i, side in enumerate(order):
-        adapter = control_adapter if side == "control" else candidate_adapter
-        identity = control_id if side == "control" else candidate_id
+        adapter = control_adapter if side == "control" else repeat_adapter
+        identity = control_id if side == "control" else repeat_id
         # A run id of its own per batch: its schemas and dpone's run ids (and backfill ledgers) never collide.
         batch_run_id = f"{i + 1}{side[:3]}{context.run_id}"
         records = run_specs(

@@ -10,9 +10,11 @@ Verdict classes (the candidate's first run against the control's first run):
   the reconciliation instrument was not proven in this run (`harness.unproven`).
 
 Throughput: rows per second of our wall clock around dpone's calls, per run; the candidate/control ratio of the
-means, and a noise band from the spread between each build's repeats (runs interleaved candidate, control,
-control, candidate, so a drift of the machine cancels). A throughput regression only when the ratio is below
-1 - band; with a single run per build the ratio is shown but not judged (no band to judge it by).
+means, and a noise band from the spread between repeats (runs interleaved so a drift of the machine cancels). Only
+runs in the same execution mode are compared (a run in the fork server skips the interpreter start and dpone's
+import that an isolated run pays per call: comparing the two measures the mode, not the build). A throughput
+regression only when the ratio is below 1 - band; with no repeat on either side the ratio is shown but not
+judged (no band to judge it by).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class CaseComparison(BaseModel):
     noise_band: float | None = None
     throughput: Throughput = Throughput.UNMEASURED
     unstable: bool = False  # a build's repeats disagreed on pass/fail
+    throughput_note: str = ""  # why the throughput was not compared or not judged
 
 
 def finding_class(blocker: str) -> str:
@@ -83,6 +86,11 @@ def rows_per_second(record: CaseRecord) -> float | None:
 
 def _spread(values: Sequence[float]) -> float:
     return (max(values) - min(values)) / mean(values) if len(values) > 1 and mean(values) > 0 else 0.0
+
+
+def _mode(record: CaseRecord) -> str:
+    """How the build ran: `orchestrator` (the fork server of this process) or `isolated` (its own interpreter)."""
+    return record.build.interpreter if record.build else "unknown"
 
 
 def compare_case(candidate: Sequence[CaseRecord], control: Sequence[CaseRecord]) -> CaseComparison:
@@ -119,15 +127,20 @@ def compare_case(candidate: Sequence[CaseRecord], control: Sequence[CaseRecord])
         result.verdict = Verdict.STILL_FAILING_SAME if same else Verdict.STILL_FAILING_DIFFERENT
     result.appeared = sorted(set(result.candidate_findings) - set(result.control_findings))
     result.vanished = sorted(set(result.control_findings) - set(result.candidate_findings))
-    cand_rps = [v for v in (rows_per_second(r) for r in candidate) if v is not None]
+    mode = _mode(ctrl)
+    same_mode = [r for r in candidate if _mode(r) == mode]
+    cand_rps = [v for v in (rows_per_second(r) for r in same_mode) if v is not None]
     ctrl_rps = [v for v in (rows_per_second(r) for r in control) if v is not None]
     result.candidate_rows_per_second = [round(v, 1) for v in cand_rps]
     result.control_rows_per_second = [round(v, 1) for v in ctrl_rps]
+    if not same_mode:
+        result.throughput_note = f"not compared: no candidate run in the control's execution mode ({mode})"
     if cand_rps and ctrl_rps:
         ratio = mean(cand_rps) / mean(ctrl_rps)
         result.throughput_ratio = round(ratio, 4)
-        if len(cand_rps) < 2 or len(ctrl_rps) < 2:
-            return result  # no repeats, no noise band: the ratio is shown, never judged
+        if len(cand_rps) < 2 and len(ctrl_rps) < 2:
+            result.throughput_note = "one run each: shown, not judged (no repeat, no noise band)"
+            return result
         band = max(_spread(cand_rps), _spread(ctrl_rps), MIN_NOISE_BAND)
         result.noise_band = round(band, 4)
         if ratio < 1 - band:

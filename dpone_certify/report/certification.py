@@ -189,7 +189,13 @@ def build_grids(records: list[dict[str, Any]], previous: dict[str, str] | None =
                     change = "regression"
                 elif before != "passed" and r.get("status") == "passed":
                     change = "fixed"
-            detail = ", ".join(r.get("blockers") or []) or str(r.get("reason") or "")
+            # a case not covered says why (its blocker only restates that it was not covered)
+            blockers = ", ".join(r.get("blockers") or [])
+            detail = (
+                (str(r.get("reason") or "") or blockers)
+                if outcome == "not_covered"
+                else blockers or str(r.get("reason") or "")
+            )
             title = (
                 f"{c['case_id']}: {outcome}" + (f" ({change})" if change else "") + (f": {detail}" if detail else "")
             )
@@ -236,15 +242,11 @@ def build_findings(records: list[dict[str, Any]], evidence_dir: str) -> list[Fin
     """The blockers of the cases that did not pass, grouped by the runbook entry that remediates them."""
     groups: dict[str, FindingGroup] = {}
     for r in records:
-        if r.get("status") == "passed":
-            continue
+        if r.get("status") in ("passed", "not_covered"):
+            continue  # not covered: counted under coverage with its reason (its blocker says only that), no finding
         case_id = str(r.get("case_id"))
         profile = str(r.get("profile") or "contract")
-        blockers = [str(b) for b in r.get("blockers") or []]
-        if not blockers and r.get("status") != "not_covered":
-            blockers = [f"matrix_case.failed:{case_id}"]
-        if not blockers:
-            continue  # not covered: counted under coverage with its reason, not a finding
+        blockers = [str(b) for b in r.get("blockers") or []] or [f"matrix_case.failed:{case_id}"]
         for blocker in blockers:
             rem = remediation_for(blocker, gate="source_sink_matrix", evidence_dir=evidence_dir)
             key = rem.pattern if rem.known else f"*:{blocker.split(':')[0]}"
@@ -290,6 +292,11 @@ def build_chain(root: Path, run_dir: Path) -> Chain:
     return chain
 
 
+def _is_coverage(blocker: str) -> bool:
+    """A case that could not run here (said by the coverage line), as opposed to a finding, which is a fix to make."""
+    return blocker.split(":", 1)[0].endswith(".not_covered")
+
+
 def verdict_of(gates: list[GateSection], unverified: bool, profile: str) -> tuple[Verdict, str, list[str]]:
     """Never CERTIFIED unless every required gate ran and passed on real evidence."""
     ran = [g for g in gates if g.status in ("passed", "failed")]
@@ -299,9 +306,10 @@ def verdict_of(gates: list[GateSection], unverified: bool, profile: str) -> tupl
         if g.status in ("no_record", "unreadable"):
             why.append(f"{g.gate}: {g.problem or g.status}")
         else:
+            blockers = sorted(g.blockers, key=_is_coverage)  # what failed before what could not run here
             why.append(
                 f"{g.gate}: "
-                + (", ".join(g.blockers[:3]) or g.summary or "failed")
+                + (", ".join(blockers[:3]) or g.summary or "failed")
                 + (f" (+{len(g.blockers) - 3} more)" if len(g.blockers) > 3 else "")
             )
     unverified_note = (
@@ -792,7 +800,7 @@ def top_remediations(report: CertificationReport, limit: int = 3) -> list[str]:
     largest finding groups of the matrix."""
     out: list[str] = []
     for i, g in enumerate(report.failed_required):
-        for rem in g.remediations:
+        for rem in sorted(g.remediations, key=lambda r: _is_coverage(r.blocker)):
             if rem.blocker.startswith("evidence.unverified") or (i > 0 and _is_consequence(rem.blocker)):
                 continue
             if any(f": {rem.blocker}: " in line for line in out):

@@ -115,7 +115,7 @@ def summary_lines(c: ControlComparison) -> list[str]:
 
 def _ratio(c: CaseComparison) -> str:
     if c.throughput_ratio is None:
-        return "-"
+        return c.throughput_note or "-"
     band = f"±{c.noise_band:.0%}" if c.noise_band is not None else "one run each: not judged"
     return f"{c.throughput_ratio:.2f} ({band}) {c.throughput.value.replace('_', ' ')}"
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from dpone_certify.compare.classify import Throughput, Verdict, compare_case, finding_class, summarize
 from dpone_certify.compare.impact import impact
+from dpone_certify.dpone.identity import BuildIdentity
 from dpone_certify.matrix.records import CaseRecord, CaseSettings, CaseStatus, EvidenceStatus
 from dpone_certify.settings import Profile
 
@@ -101,3 +102,31 @@ def test_change_impact_maps_files_to_engines_and_coverage() -> None:
         "not covered here: clickhouse, mssql (set DPONE_IT_CLICKHOUSE_HOST, set DPONE_IT_MSSQL_HOST)"
     )
     assert impact(control, control, covered_engines=(), covered_strategies=()).changed_files == 0
+
+
+def _in(mode: str, record: CaseRecord) -> CaseRecord:
+    record.build = BuildIdentity(
+        dpone_version="0.88.0",
+        distribution_digest="installed:ab",
+        digest_kind="installed",
+        installed_digest="ab",
+        python_version="3.11.7",
+        interpreter=mode,  # type: ignore[arg-type]
+    )
+    return record
+
+
+def test_throughput_is_compared_within_one_execution_mode() -> None:
+    # The candidate's matrix run in the fork server is 5x faster than any isolated run: that is the mode, not
+    # the build. Only its isolated repeat is compared with the control's isolated runs (A B A: judged).
+    fork = _in("orchestrator", rec(P, seconds=0.2))
+    mixed = compare_case(
+        [fork, _in("isolated", rec(P, seconds=1.0))],
+        [_in("isolated", rec(P, seconds=1.0)), _in("isolated", rec(P, seconds=1.02))],
+    )
+    assert mixed.candidate_rows_per_second == [1000.0] and mixed.throughput is Throughput.WITHIN_NOISE
+    assert mixed.throughput_ratio is not None and 0.95 < mixed.throughput_ratio < 1.05
+    only_fork = compare_case([fork], [_in("isolated", rec(P)), _in("isolated", rec(P))])
+    assert only_fork.throughput_ratio is None and only_fork.throughput is Throughput.UNMEASURED
+    assert only_fork.throughput_note.startswith("not compared: no candidate run in the control's execution mode")
+    assert only_fork.verdict is Verdict.STILL_PASSING  # the correctness verdict does not depend on the mode

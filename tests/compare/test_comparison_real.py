@@ -102,6 +102,8 @@ def test_real_pair_new_against_old(
         "still_passing",
         "not_compared",
     }
+    # the candidate ran only in the fork server, the control isolated: throughput is not compared across modes
+    assert row["throughput_ratio"] is None and "execution mode" in row["throughput_note"], row
     control_runs = data["runs"]["control"][CASE]
     assert all(r["build"]["dpone_version"] == "0.87.4" for r in control_runs)
     assert data["impact"]["changed_files"] > 0 and data["impact"]["summary"]

@@ -76,7 +76,8 @@ def two_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         _case(PASSED_CASE, "passed", run_id="run-b"),
         _case(FAILED_CASE, "failed", run_id="run-b", blockers=["type_fidelity.timestamptz_to_timestamp"],
               variants=[{"name": "reference", "status": "passed"}]),
-        _case(NOT_COVERED, "not_covered", run_id="run-b", evidence="NOT_COVERED", reason="mysql is not configured"),
+        _case(NOT_COVERED, "not_covered", run_id="run-b", evidence="NOT_COVERED", reason="mysql is not configured",
+              blockers=[f"matrix_case.not_covered:{NOT_COVERED}"]),  # sorts first, as in a real run
     ], failing={"benchmark_baseline": ["benchmark.regression:rows_per_second"],
                 "run_registry": ["artifact.benchmark_baseline.not_passed"]}, time=t0 + timedelta(hours=1))  # fmt: skip
     return root
@@ -104,6 +105,8 @@ def test_verdict_gates_grid_findings_and_comparison(two_runs: Path) -> None:
     tops = certification.top_remediations(report)
     assert tops[0].startswith("source_sink_matrix: type_fidelity.timestamptz_to_timestamp")
     assert not any("not_passed" in t for t in tops)  # consequences of the root cause are not "top"
+    assert not any("not_covered" in t for t in tops)  # coverage is said by the coverage line, not a fix to make
+    assert report.why[0].startswith("source_sink_matrix: type_fidelity.timestamptz_to_timestamp")
     assert report.chain.verify[0] == f"dpone-certify verify {two_runs}"
 
 
