@@ -59,13 +59,13 @@ def check_evidence_root(root: Path) -> None:
         raise StartupError(f"evidence root {root} is not writable ({exc.strerror or exc})") from None
 
 
-def check_dpone_python(python: str) -> None:
-    """`python` exists, runs, and imports dpone."""
+def check_dpone_python(python: str, flag: str = "--dpone-python") -> None:
+    """`python` (given as `flag`) exists, runs, and imports dpone."""
     path = Path(python)
     if not path.exists():
-        raise StartupError(f"--dpone-python {python} does not exist")
+        raise StartupError(f"{flag} {python} does not exist")
     if not path.is_file() or not os.access(path, os.X_OK):
-        raise StartupError(f"--dpone-python {python} is not an executable file")
+        raise StartupError(f"{flag} {python} is not an executable file")
     try:
         done = subprocess.run(
             [str(path), "-c", "import sys, dpone; sys.stdout.write('dpone-imported')"],
@@ -75,10 +75,10 @@ def check_dpone_python(python: str) -> None:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise StartupError(f"--dpone-python {python} cannot run: {exc}") from None
+        raise StartupError(f"{flag} {python} cannot run: {exc}") from None
     if done.returncode != 0 or done.stdout.strip() != "dpone-imported":
         why = _first_line(done.stderr) or "it is not a Python with dpone"
-        raise StartupError(f"--dpone-python {python} does not import dpone: {why}")
+        raise StartupError(f"{flag} {python} does not import dpone: {why}")
 
 
 def check_timeout() -> float:
@@ -117,6 +117,9 @@ def check_run(args: Any) -> None:
     python = getattr(args, "dpone_python", None) or settings.env_dpone_python()
     if python:
         check_dpone_python(python)
+    control = getattr(args, "control_python", None)
+    if control:
+        check_dpone_python(control, "--control-python")
 
 
 def unknown_assets(assets: Iterable[str], known: Iterable[str]) -> list[str]:

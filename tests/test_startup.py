@@ -42,6 +42,7 @@ def _bad_starts(tmp: Path) -> list[tuple[dict[str, str], list[str], str]]:
         ({}, ["--evidence-root", str(a_file / "below")], "cannot be created"),
         ({}, ["--dpone-python", str(tmp / "nonexistent" / "python")], "does not exist"),
         ({}, ["--dpone-python", str(fake_python)], "does not import dpone"),
+        ({}, ["--control-python", str(tmp / "nonexistent" / "python")], "--control-python"),
         ({}, ["--max-parallel", "0"], "--max-parallel 0"),
     ]
 

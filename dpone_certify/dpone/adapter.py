@@ -245,7 +245,11 @@ class DponeAdapter:
         assert self.python
         cmd = [self.python, str(WORKER_PATH), job.op, json.dumps(job.args)]
         with job.out_path.open("wb") as out, job.err_path.open("wb") as err:
-            proc = subprocess.Popen(cmd, cwd=job.cwd, env=job.env, stdout=out, stderr=err, start_new_session=True)
+            try:
+                proc = subprocess.Popen(cmd, cwd=job.cwd, env=job.env, stdout=out, stderr=err, start_new_session=True)
+            except OSError as exc:  # no such interpreter, not executable: a crash with the reason, no traceback
+                err.write(f"cannot start the interpreter {self.python}: {exc.strerror or exc}\n".encode())
+                return 127, False
             try:
                 return proc.wait(timeout=job.timeout), False
             except subprocess.TimeoutExpired:

@@ -89,7 +89,9 @@ def read_identity(adapter: DponeAdapter, *, wheel_sha256: str | None = None, whe
     call = adapter.call("identity", "identity", {}, timeout_seconds=300)
     payload = call.payload if isinstance(call.payload, dict) else None
     if payload is None or "dpone_version" not in payload:
-        raise IdentityError(f"the build under test could not report its identity: {call.describe()}")
+        raise IdentityError(
+            f"dpone at {adapter.python or 'this process'} could not report its identity: {call.describe()}"
+        )
     identity = BuildIdentity(
         dpone_version=str(payload["dpone_version"]),
         distribution_digest=f"sha256:{wheel_sha256}" if wheel_sha256 else f"installed:{payload['installed_digest']}",

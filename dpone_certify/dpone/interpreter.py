@@ -104,7 +104,12 @@ def _locked(path: Path) -> Iterator[None]:
 def _run(cmd: Sequence[str], timeout: float) -> str:
     proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, check=False)
     if proc.returncode != 0:
-        tail = (proc.stdout + proc.stderr)[-4000:]
+        output = proc.stdout + proc.stderr
+        # pip's own ERROR lines say why (its version list can run to thousands of characters: cut)
+        errors = [
+            line if len(line) <= 300 else line[:300] + " …" for line in output.splitlines() if line.startswith("ERROR:")
+        ]
+        tail = "\n".join(errors) or output[-4000:]
         raise InterpreterError(f"{' '.join(cmd[:4])} ... exited {proc.returncode}:\n{tail}")
     return proc.stdout
 

@@ -139,3 +139,10 @@ def test_isolated_broken_build(
         assert "RuntimeError: broken build" in call.stderr_tail
     if mode == "hang":
         assert call.duration_seconds < 10
+
+
+def test_an_interpreter_that_cannot_start_is_a_crash_not_a_traceback(tmp_path: Path) -> None:
+    for python in (tmp_path / "missing" / "python", tmp_path):  # no such file; a folder
+        call = DponeAdapter(python=str(python), timeout_seconds=30).cli("g", ["ops", "certification-plan"])
+        assert call.outcome is Outcome.CRASHED and call.rc == 127 and call.payload is None
+        assert f"cannot start the interpreter {python}" in call.stderr_tail
