@@ -27,6 +27,7 @@ from dpone_certify.gates.common import Evaluation, finish, input_missing, remedi
 from dpone_certify.matrix.catalogue import CatalogueError, build_catalogue
 from dpone_certify.matrix.records import CaseRecord, EvidenceStatus
 from dpone_certify.matrix.run import run_specs
+from dpone_certify.report.control import ControlComparison, render_markdown
 from dpone_certify.resources import CertifyResource, DponeResource
 from dpone_certify.runbooks import remediations_for
 from dpone_certify.secrets import secret_values_from_env
@@ -53,24 +54,6 @@ def _impact(candidate_adapter: Any, control_adapter: Any, candidates: list[CaseR
         how_to_enable={family: s.how_to_enable() for family, s in ENGINE_SETTINGS.items()},
         hints={family: s.enable_hint() for family, s in ENGINE_SETTINGS.items()},
     )
-
-
-def _markdown(rows: list[CaseComparison], counts: dict[str, int], header: str, impact_summary: str) -> str:
-    lines = [f"## release_comparison\n\n{header}\n", f"- Change impact: {impact_summary}"]
-    lines += [f"- {k}: {v}" for k, v in counts.items() if v]
-    lines += [
-        "",
-        "| case | verdict | candidate | control | appeared | vanished | throughput ratio (band) |",
-        "|---" * 7 + "|",
-    ]
-    for c in rows:
-        band = f"±{c.noise_band:.3f}" if c.noise_band is not None else "no repeats"
-        ratio = f"{c.throughput_ratio:.3f} ({band}) {c.throughput.value}" if c.throughput_ratio else "-"
-        lines.append(
-            f"| {c.case_id} | {c.verdict.value} | {c.candidate_status} | {c.control_status} | "
-            f"{', '.join(c.appeared)} | {', '.join(c.vanished)} | {ratio} |"
-        )
-    return "\n".join(lines) + "\n"
 
 
 @dg.asset(group_name=GROUP, backfill_policy=dg.BackfillPolicy.single_run(), kinds={"dpone"})
@@ -191,7 +174,17 @@ def release_comparison(
             },
         },
     )
-    markdown = _markdown(rows, counts, header, impact_summary)
+    # The same section the certification report shows (report.control), from the objects at hand.
+    section = ControlComparison(
+        candidate=candidate_id.label,
+        control=control_id.label,
+        passed=not blockers,
+        blockers=blockers,
+        counts=counts,
+        cases=rows,
+        impact=change,
+    )
+    markdown = "\n".join(["## release_comparison", "", *render_markdown(section)]) + "\n"
     (out / "release_comparison.md").write_text(markdown, encoding="utf-8")
     record = GateRecord(
         gate=GATE,

@@ -190,12 +190,8 @@ def build_grids(records: list[dict[str, Any]], previous: dict[str, str] | None =
                 elif before != "passed" and r.get("status") == "passed":
                     change = "fixed"
             # a case not covered says why (its blocker only restates that it was not covered)
-            blockers = ", ".join(r.get("blockers") or [])
-            detail = (
-                (str(r.get("reason") or "") or blockers)
-                if outcome == "not_covered"
-                else blockers or str(r.get("reason") or "")
-            )
+            blockers, reason = ", ".join(r.get("blockers") or []), str(r.get("reason") or "")
+            detail = (reason or blockers) if outcome == "not_covered" else (blockers or reason)
             title = (
                 f"{c['case_id']}: {outcome}" + (f" ({change})" if change else "") + (f": {detail}" if detail else "")
             )
@@ -275,17 +271,15 @@ def build_findings(records: list[dict[str, Any]], evidence_dir: str) -> list[Fin
 
 def build_chain(root: Path, run_dir: Path) -> Chain:
     chain = Chain(verify=[f"dpone-certify verify {root}", f"python -m dpone_certify.evidence verify {root}"])
+    layout = EvidenceLayout(root, run_dir.name)
     try:
-        layout = EvidenceLayout(root, run_dir.name)
         head = json.loads(layout.head_path.read_text(encoding="utf-8"))
         chain.head = head.get("latest_chain_hash")
         chain.entries = head.get("entry_count")
     except (OSError, ValueError):
         pass
     try:
-        record = json.loads(
-            EvidenceLayout(root, run_dir.name).record_path("evidence_chain").read_text(encoding="utf-8")
-        )
+        record = json.loads(layout.record_path("evidence_chain").read_text(encoding="utf-8"))
         chain.run_hash = ((record.get("extra") or {}).get("append") or {}).get("chain_hash")
     except (OSError, ValueError, AttributeError):
         pass

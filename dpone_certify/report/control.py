@@ -17,6 +17,7 @@ from dpone_certify.certification.keys import COMPARISON_GATES
 from dpone_certify.certification.layout import EvidenceLayout
 from dpone_certify.compare.classify import CaseComparison, Verdict
 from dpone_certify.compare.impact import ImpactReport
+from dpone_certify.report.render import md_table
 
 (GATE,) = COMPARISON_GATES
 # How the counts are read out, most urgent first.
@@ -140,12 +141,7 @@ def _case_rows(c: ControlComparison) -> list[tuple[str, str, str, str, str, str]
 HEADERS = ("case", "verdict", "candidate / control", "appeared", "vanished", "throughput ratio")
 
 
-def render_html(c: ControlComparison | None) -> str:
-    if c is None:
-        return (
-            "<p>No control build in this run: nothing was compared. "
-            "<code>dpone-certify run --control-version X.Y.Z</code> certifies a second build beside this one.</p>"
-        )
+def render_html(c: ControlComparison) -> str:
     if c.problem:
         return f"<p class='s-failed'>Not compared: {_esc(c.problem)}</p>"
     out = [
@@ -181,9 +177,8 @@ def render_html(c: ControlComparison | None) -> str:
     return "\n".join(out)
 
 
-def render_markdown(c: ControlComparison | None) -> list[str]:
-    if c is None:
-        return ["No control build in this run: nothing was compared (`dpone-certify run --control-version X.Y.Z`)."]
+def render_markdown(c: ControlComparison) -> list[str]:
+    """The section's Markdown: the report's, and the comparison gate's own page (release_comparison.md)."""
     if c.problem:
         return [f"Not compared: {c.problem}"]
     lines = [
@@ -191,10 +186,8 @@ def render_markdown(c: ControlComparison | None) -> list[str]:
         "",
         f"Change impact: {c.impact_line}.",
         "",
-        "| " + " | ".join(HEADERS) + " |",
-        "|---" * len(HEADERS) + "|",
+        *md_table(HEADERS, _case_rows(c)),
     ]
-    lines += ["| " + " | ".join(row) + " |" for row in _case_rows(c)]
     if c.impact and c.impact.not_covered_engines:
         lines += ["", "Not covered here:", *[f"- `{e}`: {how}" for e, how in c.impact.not_covered_engines.items()]]
     return lines
